@@ -1,0 +1,60 @@
+"""The seed's API: the `coverage_handler` decorator and the `CoverageContext` context manager."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+from .config import load_config
+from .session import get_session
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def coverage_handler(func: Handler | None = None) -> Any:
+    """Measure a Lambda handler across warm invocations; its result and exceptions pass through untouched.
+
+    Usable as `@coverage_handler` or `@coverage_handler()`. With `COVERAGE_ENABLED=false`, or in an
+    execution environment left out by `COVERAGE_SAMPLE_RATE`, the handler is returned unchanged.
+    """
+    if func is None:
+        return coverage_handler
+    try:
+        session = get_session()
+        if not (load_config().enabled and session.sampled):
+            return func
+    except Exception:  # the layer never breaks the user's module import
+        return func
+
+    @functools.wraps(func)
+    def measured_handler(*args: Any, **kwargs: Any) -> Any:
+        outermost = session.begin_invocation()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            session.end_invocation(outermost)
+
+    measured_handler.__wrapped_by_coverage__ = True  # type: ignore[attr-defined]
+    return measured_handler
+
+
+class CoverageContext:
+    """Measure only the code inside the block; nested blocks and blocks inside a decorated handler are safe."""
+
+    def __init__(self) -> None:
+        self._outermost = False
+        self._entered = False
+
+    def __enter__(self) -> CoverageContext:
+        try:
+            session = get_session()
+            self._entered = session.sampled
+            self._outermost = session.enter_block() if self._entered else False
+        except Exception:
+            self._entered = False
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+        if self._entered:
+            get_session().exit_block(self._outermost)
+        return False

@@ -1,0 +1,33 @@
+"""Zero-code mode: the handler Lambda calls when `AWS_LAMBDA_EXEC_WRAPPER=/opt/coverage-instrument`.
+
+The exec wrapper moves the function's `_HANDLER` to `COVERAGE_ORIGINAL_HANDLER` and points `_HANDLER`
+here; measurement already started in `boot/sitecustomize.py`, so the user module's init code is covered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, Callable
+
+from .handler import coverage_handler
+
+
+def load_handler(spec: str) -> Callable[..., Any]:
+    """Resolve a Lambda handler string (`pkg/module.function` or `pkg.module.function`) as Lambda does."""
+    module_name, _, function_name = spec.rpartition(".")
+    if not module_name or not function_name:
+        raise ValueError(f"Bad handler '{spec}': expected module.function")
+    module = importlib.import_module(module_name.replace("/", "."))
+    return getattr(module, function_name)
+
+
+def _wrapped_original() -> Callable[..., Any]:
+    spec = os.environ.get("COVERAGE_ORIGINAL_HANDLER", "")
+    original = load_handler(spec)  # the user's import errors surface exactly as without the layer
+    if getattr(original, "__wrapped_by_coverage__", False):
+        return original
+    return coverage_handler(original)
+
+
+handler = _wrapped_original()

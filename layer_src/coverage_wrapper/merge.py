@@ -1,0 +1,88 @@
+"""The merge: the union of many raw data files into one combined coverage.py data file.
+
+The only merge implementation; the combiner service and `combine_coverage_files` both call it.
+Lines are unioned as integers of bits, arcs as sets, and the result is written once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .validation import Rejection, open_readonly, validate_data_file
+
+
+@dataclass
+class Measurements:
+    """What a set of data files executed: per relative path, line bits or arcs."""
+
+    lines: dict[str, int] = field(default_factory=dict)
+    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+
+    def add_file(self, path: str) -> None:
+        connection = open_readonly(path)
+        try:
+            paths = dict(connection.execute("select id, path from file"))
+            for file_id, numbits in connection.execute("select file_id, numbits from line_bits"):
+                name = paths[file_id]
+                self.lines[name] = self.lines.get(name, 0) | int.from_bytes(numbits, "little")
+            for file_id, start, end in connection.execute("select file_id, fromno, tono from arc"):
+                self.arcs.setdefault(paths[file_id], set()).add((start, end))
+            for name in paths.values():  # measured but nothing executed: still a file of the data
+                if name not in self.lines and name not in self.arcs:
+                    self.lines.setdefault(name, 0)
+        finally:
+            connection.close()
+
+    @property
+    def has_arcs(self) -> bool:
+        return bool(self.arcs) and not any(self.lines.get(p) for p in self.lines if p not in self.arcs)
+
+    def executed_lines(self) -> dict[str, list[int]]:
+        result: dict[str, set[int]] = {}
+        for name, bits in self.lines.items():
+            result.setdefault(name, set()).update(i for i in range(bits.bit_length()) if bits >> i & 1)
+        for name, arcs in self.arcs.items():
+            result.setdefault(name, set()).update(n for arc in arcs for n in arc if n > 0)
+        return {name: sorted(lines) for name, lines in sorted(result.items())}
+
+    def write(self, output_path: str) -> None:
+        """Write as a coverage.py data file: arcs when every file has them, lines otherwise."""
+        from coverage import CoverageData
+
+        if os.path.exists(output_path):
+            os.remove(output_path)
+        data = CoverageData(basename=output_path)
+        if self.has_arcs:
+            data.add_arcs({name: arcs for name, arcs in self.arcs.items()})
+            data.touch_files([n for n in self.lines if n not in self.arcs])
+        else:
+            data.add_lines(self.executed_lines())
+        data.write()
+
+
+@dataclass
+class MergeResult:
+    merged: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, Rejection]] = field(default_factory=list)
+    measurements: Measurements = field(default_factory=Measurements)
+
+
+def merge_data_files(paths: Iterable[str], output_path: str | None = None, validate: bool = True) -> MergeResult:
+    """Validate and union data files; invalid ones are listed in `rejected`, the rest still merge."""
+    result = MergeResult()
+    for path in paths:
+        rejection = validate_data_file(path) if validate else None
+        if rejection is None:
+            try:
+                result.measurements.add_file(path)
+            except Exception as exc:  # validation passed but reading failed: still a clear reason
+                rejection = Rejection("unreadable", f"{type(exc).__name__}: {exc}")
+        if rejection is None:
+            result.merged.append(path)
+        else:
+            result.rejected.append((path, rejection))
+    if output_path is not None:
+        result.measurements.write(output_path)
+    return result

@@ -1,0 +1,169 @@
+"""The outbox in /tmp: flushed data files wait here until the extension (or the fallback) ships them."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from . import log
+
+_MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One flushed data file and its sidecar of metadata."""
+
+    name: str
+    data_path: str
+    meta_path: str
+
+    def read_meta(self) -> dict:
+        with open(self.meta_path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+
+def _write_json_atomically(path: str, document: dict) -> None:
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+    os.replace(temporary, path)
+
+
+class Outbox:
+    """A bounded directory of pending uploads; the oldest entries are dropped first when it is full."""
+
+    def __init__(self, directory: str, max_files: int = 64) -> None:
+        self.directory = directory
+        self.pending_dir = os.path.join(directory, "pending")
+        self.max_files = max_files
+
+    def _ensure(self) -> None:
+        os.makedirs(self.pending_dir, exist_ok=True)
+
+    def put(self, data_path: str, meta: dict) -> Entry:
+        """Copy a data file into the outbox with its metadata; the sidecar appears last, atomically."""
+        self._ensure()
+        name = f"{time.time_ns():020d}-{meta.get('env', 'local')}-{int(meta.get('seq', 0)):06d}"
+        entry = self._entry(name)
+        shutil.copyfile(data_path, entry.data_path)
+        _write_json_atomically(entry.meta_path, dict(meta, attempts=0, not_before=0.0))
+        self._enforce_bound()
+        return entry
+
+    def _entry(self, name: str) -> Entry:
+        base = os.path.join(self.pending_dir, name)
+        return Entry(name, base + ".coverage", base + ".json")
+
+    def entries(self) -> list[Entry]:
+        """Complete entries, oldest first."""
+        try:
+            names = os.listdir(self.pending_dir)
+        except FileNotFoundError:
+            return []
+        return [self._entry(n[:-5]) for n in sorted(names) if n.endswith(".json")]
+
+    def due(self, now: float | None = None) -> list[Entry]:
+        """Entries whose retry backoff has passed."""
+        now = time.time() if now is None else now
+        ready = []
+        for entry in self.entries():
+            try:
+                if entry.read_meta().get("not_before", 0.0) <= now:
+                    ready.append(entry)
+            except (OSError, ValueError):
+                ready.append(entry)  # an unreadable sidecar is dealt with by the shipper
+        return ready
+
+    def remove(self, entry: Entry) -> None:
+        for path in (entry.meta_path, entry.data_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+    def record_failure(self, entry: Entry, error: str) -> None:
+        """Keep the entry and push its next attempt back exponentially."""
+        try:
+            meta = entry.read_meta()
+        except (OSError, ValueError):
+            return
+        attempts = int(meta.get("attempts", 0)) + 1
+        meta.update(
+            attempts=attempts,
+            last_error=error[:500],
+            not_before=time.time() + min(_MAX_BACKOFF_SECONDS, 2.0**attempts),
+        )
+        _write_json_atomically(entry.meta_path, meta)
+
+    def _enforce_bound(self) -> None:
+        entries = self.entries()
+        excess = len(entries) - self.max_files
+        if excess <= 0:
+            return
+        for entry in entries[:excess]:
+            self.remove(entry)
+        log.warning(
+            "Coverage outbox full: dropped oldest files",
+            dropped_files=excess,
+            max_files=self.max_files,
+            operation="outbox_bound",
+        )
+
+    def size(self) -> dict:
+        files = 0
+        total = 0
+        for entry in self.entries():
+            files += 1
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(entry.data_path)
+        return {"files": files, "bytes": total}
+
+    # The extension announces itself here so the function process knows not to upload in-process.
+    @property
+    def _extension_path(self) -> str:
+        return os.path.join(self.directory, "extension.json")
+
+    def announce_extension(self, pid: int) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        _write_json_atomically(self._extension_path, {"pid": pid})
+
+    def extension_active(self) -> bool:
+        try:
+            with open(self._extension_path, encoding="utf-8") as handle:
+                pid = int(json.load(handle)["pid"])
+            os.kill(pid, 0)
+            return True
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    @property
+    def _state_path(self) -> str:
+        return os.path.join(self.directory, "state.json")
+
+    def write_state(self, state: dict) -> None:
+        with contextlib.suppress(OSError):
+            os.makedirs(self.directory, exist_ok=True)
+            _write_json_atomically(self._state_path, state)
+
+    def read_state(self) -> dict:
+        try:
+            with open(self._state_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    @contextlib.contextmanager
+    def drain_lock(self) -> Iterator[None]:
+        """One shipper at a time across processes (extension, fallback thread, tests)."""
+        self._ensure()
+        with open(os.path.join(self.directory, "drain.lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

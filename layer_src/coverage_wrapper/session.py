@@ -1,0 +1,378 @@
+"""The process-wide measurement session: one Coverage object kept running across warm invocations."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import random
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from . import log
+from ._version import __version__
+from .config import Config, load_config
+from .outbox import Outbox
+from .sources import measurement_patterns
+
+# coverage.py warnings that are expected in a Lambda process and would only add noise to its logs.
+_QUIET_WARNINGS = ["no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer"]
+
+
+def _utc_iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _measured_points(data_file: str, branch: bool) -> int:
+    """How many (file, line) or (file, arc) pairs a saved data file holds: it only grows, so equal means unchanged."""
+    connection = sqlite3.connect(data_file)
+    try:
+        if branch:
+            return connection.execute("select count(*) from arc").fetchone()[0]
+        rows = connection.execute("select numbits from line_bits").fetchall()
+        return sum(bin(int.from_bytes(numbits, "little")).count("1") for (numbits,) in rows)
+    finally:
+        connection.close()
+
+
+class CoverageSession:
+    """Starts coverage.py once, counts invocations, and flushes data into the outbox by policy."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.env_id = os.urandom(4).hex()
+        self.sampled = config.enabled and (config.sample_rate >= 1.0 or random.random() < config.sample_rate)
+        self.outbox = Outbox(config.outbox_dir, config.outbox_max_files)
+        self.data_file = os.path.join(config.outbox_dir, "live", f"{self.env_id}.coverage")
+        self.errors: collections.deque[str] = collections.deque(maxlen=10)
+        self.invocations = 0
+        self.first_invocation: float | None = None
+        self.last_invocation: float | None = None
+        self.flushes = 0
+        self.last_flush: dict[str, Any] | None = None
+        self._coverage: Any = None
+        self._measuring = False
+        self._continuous = False
+        self._depth = 0
+        self._seq = 0
+        self._points_shipped = -1
+        self._invocations_shipped = 0
+        self._invocations_at_flush = 0
+        self._last_flush_at = time.monotonic()
+        self._lock = threading.RLock()
+        self._fallback: threading.Thread | None = None
+        self._fallback_again = False
+        self._warned_no_bucket = False
+        self._previous_sigterm: Any = None
+
+    # -- measurement -------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._coverage is not None
+
+    def _start(self) -> bool:
+        """Create and start coverage.py on first use; False when it cannot (logged, never raised)."""
+        if self._coverage is not None:
+            if not self._measuring:
+                self._coverage.start()
+                self._measuring = True
+            return True
+        began = time.perf_counter()
+        try:
+            os.makedirs(os.path.dirname(self.data_file), exist_ok=True)
+            include, omit = measurement_patterns(
+                self.config.source_root, self.config.include_patterns, self.config.exclude_patterns
+            )
+            # coverage.py reads the same variable; make it see the core chosen for what is measured.
+            os.environ["COVERAGE_CORE"] = self.config.core
+            import coverage
+
+            cov = coverage.Coverage(
+                data_file=self.data_file,
+                branch=self.config.branch,
+                include=include,
+                omit=omit,
+                config_file=False,
+                messages=False,
+            )
+            cov.set_option("run:disable_warnings", _QUIET_WARNINGS)
+            cov.start()
+        except Exception as exc:
+            self._record_error("Coverage could not start", exc)
+            self.sampled = False
+            return False
+        self._coverage = cov
+        self._measuring = True
+        self._install_shutdown_hooks()
+        log.info(
+            "Coverage measurement started",
+            operation="coverage_initialization",
+            duration_ms=round((time.perf_counter() - began) * 1000, 2),
+            core=self.config.core,
+            branch=self.config.branch,
+            source_root=self.config.source_root,
+        )
+        if not self.config.bucket and not self._warned_no_bucket:
+            self._warned_no_bucket = True
+            log.warning(
+                "COVERAGE_S3_BUCKET is not set: coverage is measured but not uploaded",
+                operation="configuration",
+            )
+        return True
+
+    def start_continuous(self) -> None:
+        """Measure from now on, across invocations (decorator and zero-code mode)."""
+        with self._lock:
+            if self.sampled and self._start():
+                self._continuous = True
+
+    def begin_invocation(self) -> bool:
+        """Called before a handler runs; True when this call is the outermost measured one."""
+        try:
+            with self._lock:
+                if not self.sampled:
+                    return False
+                if not self._continuous:
+                    self.start_continuous()
+                self._depth += 1
+                return self._depth == 1
+        except Exception as exc:
+            self._record_error("Coverage could not begin an invocation", exc)
+            return False
+
+    def end_invocation(self, outermost: bool) -> None:
+        """Called after a handler returned or raised; counts it and flushes by policy."""
+        try:
+            with self._lock:
+                if self._depth:
+                    self._depth -= 1
+                if not outermost:
+                    return
+                self._count_invocation()
+                self._flush_if_due()
+        except Exception as exc:
+            self._record_error("Coverage could not end an invocation", exc)
+
+    def enter_block(self) -> bool:
+        """A `CoverageContext` block begins; inside an invocation it only nests."""
+        try:
+            with self._lock:
+                if not self.sampled:
+                    return False
+                self._depth += 1
+                if self._depth > 1 or self._continuous:
+                    return False
+                return self._start()
+        except Exception as exc:
+            self._record_error("Coverage could not begin a block", exc)
+            return False
+
+    def exit_block(self, outermost: bool) -> None:
+        try:
+            with self._lock:
+                if self._depth:
+                    self._depth -= 1
+                if not outermost or self._continuous:
+                    return
+                if self._measuring:
+                    self._coverage.stop()
+                    self._measuring = False
+                self._count_invocation()
+                self._flush_if_due()
+        except Exception as exc:
+            self._record_error("Coverage could not end a block", exc)
+
+    def _count_invocation(self) -> None:
+        now = time.time()
+        self.invocations += 1
+        if self.first_invocation is None:
+            self.first_invocation = now
+        self.last_invocation = now
+
+    # -- flushing ----------------------------------------------------------------------------
+
+    def _flush_if_due(self) -> None:
+        since_flush = self.invocations - self._invocations_at_flush
+        if (
+            since_flush >= self.config.flush_invocations
+            or time.monotonic() - self._last_flush_at >= self.config.flush_seconds
+        ):
+            self.flush(reason="policy")
+
+    def flush(self, reason: str = "manual", final: bool = False) -> dict[str, Any]:
+        """Save what was measured; when it grew, put a copy in the outbox and have it shipped."""
+        began = time.perf_counter()
+        try:
+            with self._lock:
+                if self._coverage is None:
+                    return {"flushed": False, "reason": "coverage is not running"}
+                self._coverage.save()
+                self._invocations_at_flush = self.invocations
+                self._last_flush_at = time.monotonic()
+                points = _measured_points(self.data_file, self.config.branch)
+                grew = points != self._points_shipped
+                counted = final and self.invocations > self._invocations_shipped
+                if not (grew or counted):
+                    return {"flushed": False, "reason": "no new coverage since the last flush"}
+                self._seq += 1
+                entry = self.outbox.put(self.data_file, self._metadata())
+                self._points_shipped = points
+                self._invocations_shipped = self.invocations
+                self.flushes += 1
+                result = {
+                    "flushed": True,
+                    "reason": reason,
+                    "outbox_file": entry.data_path,
+                    "seq": self._seq,
+                    "measured_points": points,
+                    "duration_ms": round((time.perf_counter() - began) * 1000, 3),
+                }
+                self.last_flush = dict(result, at=_utc_iso(time.time()))
+            log.info(
+                "Coverage data flushed to outbox",
+                operation="coverage_flush",
+                flush_reason=reason,
+                duration_ms=result["duration_ms"],
+                file_size=os.path.getsize(entry.data_path),
+                invocations=self.invocations,
+                seq=self._seq,
+            )
+            self._ship(wait=final)
+            return result
+        except Exception as exc:
+            self._record_error("Coverage flush failed", exc)
+            return {"flushed": False, "reason": f"error: {exc}"}
+
+    def _metadata(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "function": config.function_name,
+            "function_version": config.function_version,
+            "code_version_label": config.code_version,
+            "runtime": os.environ.get("AWS_EXECUTION_ENV") or f"python{sys.version_info[0]}.{sys.version_info[1]}",
+            "layer_version": __version__,
+            "invocations": self.invocations,
+            "first_invocation": _utc_iso(self.first_invocation) if self.first_invocation else "",
+            "last_invocation": _utc_iso(self.last_invocation) if self.last_invocation else "",
+            "flushed_at": time.time(),
+            "source_root": config.source_root,
+            "include_patterns": list(config.include_patterns),
+            "exclude_patterns": list(config.exclude_patterns),
+            "core": config.core,
+            "branch": config.branch,
+            "env": self.env_id,
+            "seq": self._seq,
+        }
+
+    def _ship(self, wait: bool) -> None:
+        """Leave shipping to the extension when one runs; otherwise upload from a background thread."""
+        if not self.config.bucket or self.outbox.extension_active():
+            return
+        with self._lock:
+            if self._fallback is not None and self._fallback.is_alive():
+                self._fallback_again = True
+            else:
+                self._fallback = threading.Thread(target=self._ship_in_background, name="coverage-shipper", daemon=True)
+                self._fallback.start()
+            thread = self._fallback
+        if wait:
+            thread.join(self.config.upload_timeout + 5)
+
+    def _ship_in_background(self) -> None:
+        sys.settrace(None)  # the shipper's own code is not the user's code: do not trace this thread
+        try:
+            from .shipper import drain
+
+            while True:
+                drain(self.outbox, self.config)
+                with self._lock:
+                    if not self._fallback_again:
+                        return
+                    self._fallback_again = False
+        except Exception as exc:
+            self._record_error("In-process upload failed", exc)
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def _install_shutdown_hooks(self) -> None:
+        atexit.register(self.shutdown, "exit")
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            previous = self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+            def on_sigterm(signum: int, frame: Any) -> None:
+                self.shutdown("sigterm")
+                if callable(previous):
+                    previous(signum, frame)
+                elif previous == signal.SIG_DFL:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+            signal.signal(signal.SIGTERM, on_sigterm)
+        except (ValueError, OSError) as exc:
+            self._record_error("Could not install the SIGTERM flush", exc)
+
+    def shutdown(self, reason: str) -> None:
+        """Final flush at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN."""
+        if self._coverage is None:
+            return
+        self.flush(reason=reason, final=True)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def _record_error(self, message: str, exc: BaseException) -> None:
+        text = f"{message}: {type(exc).__name__}: {exc}"
+        self.errors.append(text)
+        log.error(message, error=str(exc), error_type=type(exc).__name__)
+
+    def status(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "coverage_enabled": config.enabled,
+            "sampled": self.sampled,
+            "measuring": self._measuring,
+            "mode": "continuous" if self._continuous else ("blocks" if self.active else "idle"),
+            "core": config.core,
+            "branch": config.branch,
+            "env_id": self.env_id,
+            "invocations": self.invocations,
+            "flushes": self.flushes,
+            "flush_policy": {"invocations": config.flush_invocations, "seconds": config.flush_seconds},
+            "last_flush": self.last_flush,
+            "layer_version": __version__,
+            "errors": list(self.errors),
+        }
+
+
+_session: CoverageSession | None = None
+_session_lock = threading.Lock()
+
+
+def get_session() -> CoverageSession:
+    global _session
+    if _session is None:
+        with _session_lock:
+            if _session is None:
+                _session = CoverageSession(load_config())
+    return _session
+
+
+def reset_session() -> None:
+    """Stop and forget the session (tests only)."""
+    global _session
+    if _session is not None and _session._coverage is not None:
+        atexit.unregister(_session.shutdown)
+        if _session._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, _session._previous_sigterm)
+        try:
+            _session._coverage.stop()
+        except Exception:
+            pass
+    _session = None
