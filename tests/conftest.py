@@ -51,6 +51,7 @@ def s3(moto_endpoint):
 @pytest.fixture
 def bucket(s3, request):
     """A fresh, empty bucket per test."""
-    name = "cov-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(3).hex()
+    slug = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"cov-{slug}-{os.urandom(3).hex()}"
     s3.create_bucket(Bucket=name)
     return name
