@@ -47,7 +47,8 @@ def combine_coverage_files(bucket_name: str, prefix: str, output_key: str) -> di
             local_paths = {}
             for index, key in enumerate(object_keys):
                 local = os.path.join(scratch, f"{version}-{index}.coverage")
-                client.download_file(bucket_name, key, local)
+                with open(local, "wb") as handle:
+                    handle.write(client.get_object(Bucket=bucket_name, Key=key)["Body"].read())
                 local_paths[local] = key
             output = os.path.join(scratch, f"{version}.combined")
             result = merge_data_files(local_paths, output)
@@ -55,7 +56,8 @@ def combine_coverage_files(bucket_name: str, prefix: str, output_key: str) -> di
             combined += len(result.merged)
             target = _output_key_for(output_key, version, len(groups) > 1)
             if target.endswith((".coverage", ".sqlite")):
-                client.upload_file(output, bucket_name, target)
+                with open(output, "rb") as handle:
+                    client.put_object(Bucket=bucket_name, Key=target, Body=handle, ContentType="application/vnd.sqlite3")
             else:
                 executed = result.measurements.executed_lines()
                 document = {

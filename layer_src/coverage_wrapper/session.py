@@ -271,30 +271,40 @@ class CoverageSession:
         }
 
     def _ship(self, wait: bool) -> None:
-        """Leave shipping to the extension when one runs; otherwise upload from a background thread."""
+        """Leave shipping to the extension when one runs; otherwise upload in-process.
+
+        Policy flushes upload from a background thread; the final flush (SIGTERM, exit) uploads in
+        this thread, since no new thread may start while the interpreter shuts down.
+        """
         if not self.config.bucket or self.outbox.extension_active():
+            return
+        if wait:
+            running = self._fallback
+            if running is not None and running.is_alive():
+                running.join(self.config.upload_timeout + 5)
+            self._drain_in_process(everything=True)
             return
         with self._lock:
             if self._fallback is not None and self._fallback.is_alive():
                 self._fallback_again = True
-            else:
-                self._fallback = threading.Thread(target=self._ship_in_background, name="coverage-shipper", daemon=True)
-                self._fallback.start()
-            thread = self._fallback
-        if wait:
-            thread.join(self.config.upload_timeout + 5)
+                return
+            self._fallback = threading.Thread(target=self._ship_in_background, name="coverage-shipper", daemon=True)
+            self._fallback.start()
 
     def _ship_in_background(self) -> None:
         sys.settrace(None)  # the shipper's own code is not the user's code: do not trace this thread
+        while True:
+            self._drain_in_process(everything=False)
+            with self._lock:
+                if not self._fallback_again:
+                    return
+                self._fallback_again = False
+
+    def _drain_in_process(self, everything: bool) -> None:
         try:
             from .shipper import drain
 
-            while True:
-                drain(self.outbox, self.config)
-                with self._lock:
-                    if not self._fallback_again:
-                        return
-                    self._fallback_again = False
+            drain(self.outbox, self.config, everything=everything)
         except Exception as exc:
             self._record_error("In-process upload failed", exc)
 

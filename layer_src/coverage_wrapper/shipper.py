@@ -24,11 +24,15 @@ _versions: dict[tuple, tuple[str, list[SourceFile]]] = {}
 
 
 def s3_client(config: Config) -> Any:
-    """An S3 client with botocore's standard retry mode; honours AWS_ENDPOINT_URL(_S3) like any boto3 client."""
-    import boto3
+    """An S3 client with botocore's standard retry mode; honours AWS_ENDPOINT_URL(_S3) like any boto3 client.
+
+    Plain botocore, not boto3: lighter to import, and importable at interpreter exit (boto3's transfer
+    manager registers an atexit hook, which Python refuses once shutdown has begun).
+    """
+    import botocore.session
     from botocore.config import Config as BotoConfig
 
-    return boto3.session.Session().client(
+    return botocore.session.get_session().create_client(
         "s3",
         config=BotoConfig(
             retries={"mode": "standard", "max_attempts": 3},
