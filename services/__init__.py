@@ -1,0 +1,1 @@
+"""The pipeline's Lambda functions: intake, combine, report."""
