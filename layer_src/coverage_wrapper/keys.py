@@ -117,3 +117,42 @@ def quarantine_key(prefix: str, original_key: str) -> str:
     if rest.startswith("raw/"):
         rest = rest[4:]
     return f"{prefix}quarantine/{rest}"
+
+
+def is_segment(value: str) -> bool:
+    """True when `value` can be a function or version segment of a key exactly as given."""
+    return bool(_SEGMENT.match(value)) and value not in (".", "..")
+
+
+def is_date(value: str) -> bool:
+    """True for a real calendar date written YYYY-MM-DD."""
+    if not _DATE.match(value):
+        return False
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def raw_root(prefix: str) -> str:
+    """Where every raw upload lives; the EventBridge rule matches keys under it."""
+    return f"{normalize_prefix(prefix)}raw/"
+
+
+def combined_data_key(prefix: str, function: str, date: str, version: str) -> str:
+    return combined_prefix(prefix, function, date, version) + "coverage.sqlite"
+
+
+def combined_manifest_key(prefix: str, function: str, date: str, version: str) -> str:
+    return combined_prefix(prefix, function, date, version) + "manifest.json"
+
+
+def partial_key(prefix: str, function: str, date: str, version: str, name: str) -> str:
+    """A batch's intermediate merge, deleted once committed into the combined data."""
+    return combined_prefix(prefix, function, date, version) + f"partials/{sanitize_segment(name, 128)}.sqlite"
+
+
+def quarantine_reason_key(prefix: str, original_key: str) -> str:
+    """The `.reason.json` written beside a quarantined object."""
+    return quarantine_key(prefix, original_key) + ".reason.json"

@@ -1,0 +1,96 @@
+"""Merging one batch of raw files (one Map iteration) into a partial data file in S3."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from coverage_wrapper import keys
+from coverage_wrapper.merge import merge_data_files
+from coverage_wrapper.validation import Rejection
+
+from services.uploader.quarantine import quarantine_object
+from services.uploader.settings import PipelineSettings, is_missing
+
+from .plan import Group, list_keys, manifest_raw_keys
+from .provenance import write_provenance
+
+
+def batch_keys(s3: Any, settings: PipelineSettings, group: Group, after: str, last: str) -> list[str]:
+    """The group's raw keys in the range (after, last]."""
+    selected = []
+    for key in list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix), start_after=after):
+        if key > last:
+            break
+        selected.append(key)
+    return selected
+
+
+def fetch_raw(s3: Any, settings: PipelineSettings, key: str, local: str) -> tuple[dict[str, str], Rejection | None] | None:
+    """Download one raw object; None when it is gone, a rejection when it is too big to read."""
+    try:
+        response = s3.get_object(Bucket=settings.bucket, Key=key)
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise
+    metadata = response.get("Metadata", {})
+    if response["ContentLength"] > settings.max_file_bytes:
+        response["Body"].close()
+        size = response["ContentLength"]
+        return metadata, Rejection("oversize", f"{size} bytes is over the {settings.max_file_bytes}-byte limit")
+    with open(local, "wb") as handle:
+        shutil.copyfileobj(response["Body"], handle)
+    return metadata, None
+
+
+def merge_batch(
+    s3: Any,
+    settings: PipelineSettings,
+    group: Group,
+    batch: dict[str, Any],
+    rebuild: bool,
+    partial_name: str,
+) -> dict[str, Any]:
+    """Merge the batch's raw files into the partial `partial_name`; bad files are quarantined, never skipped."""
+    wanted = batch_keys(s3, settings, group, batch.get("after", ""), batch["last"])
+    if not rebuild:
+        already = manifest_raw_keys(s3, settings, group)
+        wanted = [k for k in wanted if k not in already]
+    outcome = {"partial_key": None, "merged": 0, "quarantined": 0, "missing": 0}
+    with tempfile.TemporaryDirectory(prefix="merge-") as scratch:
+        local_to_key: dict[str, str] = {}
+        metadata_of: dict[str, dict[str, str]] = {}
+        for index, key in enumerate(wanted):
+            raw = keys.parse_raw_key(key, settings.prefix)
+            if raw is None or raw.group != (group.function, group.date, group.version):
+                outcome["quarantined"] += _quarantine(s3, settings, key, Rejection("off_scheme_key", "the key does not follow the raw key scheme"))
+                continue
+            local = os.path.join(scratch, f"{index:06d}.coverage")
+            fetched = fetch_raw(s3, settings, key, local)
+            if fetched is None:
+                outcome["missing"] += 1
+                continue
+            metadata_of[key], rejection = fetched
+            if rejection is not None:
+                outcome["quarantined"] += _quarantine(s3, settings, key, rejection, metadata_of[key])
+                continue
+            local_to_key[local] = key
+        partial_local = os.path.join(scratch, "partial.sqlite")
+        result = merge_data_files(list(local_to_key), partial_local)
+        for local, rejection in result.rejected:
+            key = local_to_key[local]
+            outcome["quarantined"] += _quarantine(s3, settings, key, rejection, metadata_of[key])
+        if result.merged:
+            write_provenance(partial_local, {local_to_key[p] for p in result.merged})
+            target = keys.partial_key(settings.prefix, group.function, group.date, group.version, partial_name)
+            s3.upload_file(partial_local, settings.bucket, target)
+            outcome["partial_key"] = target
+            outcome["merged"] = len(result.merged)
+    return outcome
+
+
+def _quarantine(s3: Any, settings: PipelineSettings, key: str, rejection: Rejection, metadata: Any = None) -> int:
+    return 1 if quarantine_object(s3, settings, key, rejection, metadata) is not None else 0

@@ -1,0 +1,164 @@
+"""Committing a combine: partials + the existing combined data → new combined data and manifest, by S3 conditional writes.
+
+`coverage.sqlite` is the commit point: it records which raw files it holds (see provenance), and
+it is only replaced with `If-Match` on the ETag that was read (`If-None-Match: *` when new). A
+combine that loses the race reads the winner's data and merges again, so neither loses work.
+`manifest.json` follows with the same kind of write and only ever moves to a newer generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from coverage_wrapper.merge import Measurements, merge_data_files
+
+from services.uploader.quarantine import quarantine_object
+from services.uploader.settings import PipelineSettings, is_missing, is_precondition_failed
+
+from .batch import fetch_raw
+from .plan import Group
+from .provenance import read_provenance, write_provenance
+
+ATTEMPTS = 12
+
+
+class CommitConflict(RuntimeError):
+    """Other combines kept winning the conditional write; the state machine retries the whole task."""
+
+
+def _download(s3: Any, bucket: str, key: str, local: str) -> str | None:
+    """Download `key` to `local` and return its ETag; None when it does not exist."""
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise
+    with open(local, "wb") as handle:
+        handle.write(response["Body"].read())
+    return response["ETag"]
+
+
+def _conditional_put(s3: Any, bucket: str, key: str, body: bytes, etag: str | None, content_type: str) -> str | None:
+    """PUT only if the object is still what was read; the new ETag, or None when someone else wrote first."""
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **condition)["ETag"]
+    except Exception as exc:
+        if is_precondition_failed(exc):
+            return None
+        raise
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+
+
+def commit(
+    s3: Any,
+    settings: PipelineSettings,
+    group: Group,
+    partial_keys: list[str],
+    rebuild: bool = False,
+) -> dict[str, Any]:
+    """Fold the partials into the group's combined data; with `rebuild`, the partials replace it."""
+    data_key = group.data_key(settings.prefix)
+    with tempfile.TemporaryDirectory(prefix="commit-") as scratch:
+        partials = []
+        partial_raw: set[str] = set()
+        for index, key in enumerate(partial_keys):
+            local = os.path.join(scratch, f"partial-{index:05d}.sqlite")
+            # A partial already gone was consumed by an earlier attempt of this same commit.
+            if _download(s3, settings.bucket, key, local) is not None:
+                partials.append(local)
+                partial_raw |= read_provenance(local)[0]
+        for attempt in range(ATTEMPTS):
+            current = os.path.join(scratch, "current.sqlite")
+            etag = _download(s3, settings.bucket, data_key, current)
+            current_raw, generation = read_provenance(current) if etag else (set(), 0)
+            if not rebuild and partial_raw <= current_raw:
+                _update_manifest(s3, settings, group, current_raw, generation, etag)
+                changed, raw_keys, added = False, current_raw, 0
+                break
+            measurements = Measurements()
+            for path in ([] if rebuild or not etag else [current]) + partials:
+                measurements.add_file(path)
+            raw_keys = set(partial_raw) if rebuild else current_raw | partial_raw
+            if rebuild:
+                # Files a concurrent combine committed after this rebuild was planned are kept.
+                raw_keys |= _merge_raw(s3, settings, sorted(current_raw - partial_raw), measurements, scratch)
+            combined = os.path.join(scratch, "combined.sqlite")
+            measurements.write(combined)
+            write_provenance(combined, raw_keys, generation + 1)
+            with open(combined, "rb") as handle:
+                new_etag = _conditional_put(s3, settings.bucket, data_key, handle.read(), etag, "application/vnd.sqlite3")
+            if new_etag is None:
+                _backoff(attempt)
+                continue
+            _update_manifest(s3, settings, group, raw_keys, generation + 1, new_etag)
+            changed, added = True, len(raw_keys - current_raw)
+            break
+        else:
+            raise CommitConflict(f"{data_key}: still conflicting after {ATTEMPTS} attempts")
+    for key in partial_keys:
+        s3.delete_object(Bucket=settings.bucket, Key=key)
+    return {**group.as_dict(), "changed": changed, "files": len(raw_keys), "added": added}
+
+
+def _merge_raw(s3: Any, settings: PipelineSettings, raw_keys: list[str], into: Measurements, scratch: str) -> set[str]:
+    """Add raw files straight into `into`; the keys that made it. Bad ones go to quarantine."""
+    local_to_key = {}
+    for index, key in enumerate(raw_keys):
+        local = os.path.join(scratch, f"raw-{index:06d}.coverage")
+        fetched = fetch_raw(s3, settings, key, local)
+        if fetched is None:
+            continue
+        metadata, rejection = fetched
+        if rejection is not None:
+            quarantine_object(s3, settings, key, rejection, metadata)
+            continue
+        local_to_key[local] = key
+    result = merge_data_files(list(local_to_key))
+    for local, rejection in result.rejected:
+        quarantine_object(s3, settings, local_to_key[local], rejection)
+    for local in result.merged:
+        into.add_file(local)
+    return {local_to_key[p] for p in result.merged}
+
+
+def _update_manifest(
+    s3: Any, settings: PipelineSettings, group: Group, raw_keys: set[str], generation: int, data_etag: str | None
+) -> None:
+    """Move manifest.json forward to `generation`; a newer manifest already there wins."""
+    if data_etag is None:
+        return
+    key = group.manifest_key(settings.prefix)
+    for attempt in range(ATTEMPTS):
+        try:
+            response = s3.get_object(Bucket=settings.bucket, Key=key)
+            existing, etag = json.loads(response["Body"].read()), response["ETag"]
+        except Exception as exc:
+            if not is_missing(exc):
+                raise
+            existing, etag = {}, None
+        if existing.get("generation", 0) >= generation:
+            return
+        manifest = {
+            **group.as_dict(),
+            "generation": generation,
+            "data_etag": data_etag,
+            "files": len(raw_keys),
+            "raw_keys": sorted(raw_keys),
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        body = json.dumps(manifest, indent=1).encode()
+        if _conditional_put(s3, settings.bucket, key, body, etag, "application/json") is not None:
+            return
+        _backoff(attempt)
+    raise CommitConflict(f"{key}: still conflicting after {ATTEMPTS} attempts")

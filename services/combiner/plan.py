@@ -1,0 +1,122 @@
+"""Planning a combine: which groups, and which of their raw files, in batches described by key ranges.
+
+Batches are key ranges, not key lists, so the plan stays small in the state machine's payload
+(256 KB) however many files a day brings.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from coverage_wrapper import keys
+
+from services.uploader.settings import PipelineSettings, is_missing
+
+from .request import CombineRequest
+
+
+@dataclass(frozen=True)
+class Group:
+    """The unit of combining: data of one function, one day, one code version."""
+
+    function: str
+    date: str
+    version: str
+
+    def raw_prefix(self, prefix: str) -> str:
+        return keys.raw_group_prefix(prefix, self.function, self.date, self.version)
+
+    def data_key(self, prefix: str) -> str:
+        return keys.combined_data_key(prefix, self.function, self.date, self.version)
+
+    def manifest_key(self, prefix: str) -> str:
+        return keys.combined_manifest_key(prefix, self.function, self.date, self.version)
+
+    @classmethod
+    def from_dict(cls, payload: Any) -> "Group":
+        return cls(payload["function"], payload["date"], payload["version"])
+
+    def as_dict(self) -> dict[str, str]:
+        return {"function": self.function, "date": self.date, "version": self.version}
+
+
+@dataclass
+class GroupPlan:
+    group: Group
+    rebuild: bool
+    token: str
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.group.as_dict(), "rebuild": self.rebuild, "token": self.token, "batches": self.batches}
+
+
+def list_keys(s3: Any, bucket: str, prefix: str, start_after: str = "") -> Iterator[str]:
+    """Keys under `prefix` in S3's lexicographic order, after `start_after`."""
+    arguments = {"Bucket": bucket, "Prefix": prefix}
+    if start_after:
+        arguments["StartAfter"] = start_after
+    for page in s3.get_paginator("list_objects_v2").paginate(**arguments):
+        for item in page.get("Contents", []):
+            yield item["Key"]
+
+
+def list_children(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The next key segment of everything under `prefix` (one level of 'folders')."""
+    children = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        children += [common["Prefix"][len(prefix) :].rstrip("/") for common in page.get("CommonPrefixes", [])]
+    return children
+
+
+def manifest_raw_keys(s3: Any, settings: PipelineSettings, group: Group) -> set[str]:
+    """Raw keys the group's manifest says are merged; empty before the first combine."""
+    try:
+        body = s3.get_object(Bucket=settings.bucket, Key=group.manifest_key(settings.prefix))["Body"].read()
+    except Exception as exc:
+        if is_missing(exc):
+            return set()
+        raise
+    return set(json.loads(body).get("raw_keys", []))
+
+
+def groups_of(s3: Any, settings: PipelineSettings, request: CombineRequest) -> list[Group]:
+    if request.mode == "window" or (request.function and request.version):
+        return [Group(request.function, request.date, request.version)]  # type: ignore[arg-type]
+    raw_root = keys.raw_root(settings.prefix)
+    functions = [request.function] if request.function else list_children(s3, settings.bucket, raw_root)
+    groups = []
+    for function in functions:
+        for version in list_children(s3, settings.bucket, keys.raw_group_prefix(settings.prefix, function, request.date)):
+            groups.append(Group(function, request.date, version))
+    return groups
+
+
+def plan_group(s3: Any, settings: PipelineSettings, group: Group, rebuild: bool, token: str) -> GroupPlan:
+    """Split the group's raw files that still need merging into key ranges of at most `batch_size` files."""
+    merged = set() if rebuild else manifest_raw_keys(s3, settings, group)
+    pending = [k for k in list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix)) if k not in merged]
+    plan = GroupPlan(group, rebuild, token)
+    after = ""
+    for start in range(0, len(pending), settings.batch_size):
+        chunk = pending[start : start + settings.batch_size]
+        plan.batches.append({"after": after, "last": chunk[-1], "count": len(chunk)})
+        after = chunk[-1]
+    return plan
+
+
+def plan(s3: Any, settings: PipelineSettings, request: CombineRequest) -> dict[str, Any]:
+    """The whole combine: groups with work to do (every group of a rebuild), and what the dashboard needs."""
+    token = uuid.uuid4().hex[:12]
+    plans = [plan_group(s3, settings, group, request.rebuild, token) for group in groups_of(s3, settings, request)]
+    plans = [p for p in plans if p.batches or request.rebuild]
+    return {
+        "mode": request.mode,
+        "date": request.date,
+        "groups": [p.as_dict() for p in plans],
+        "files": sum(b["count"] for p in plans for b in p.batches),
+        "dashboard": {"date": request.date} if request.mode == "daily" else {},
+    }

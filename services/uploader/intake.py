@@ -1,0 +1,130 @@
+"""Intake of one raw upload: check the key and the data, quarantine what is bad, say which combine to start."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from coverage_wrapper import keys
+from coverage_wrapper.validation import Rejection, validate_data_file
+
+from .quarantine import quarantine_object
+from .settings import PipelineSettings, is_missing
+
+_EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class CombineWindow:
+    """The combine a valid upload belongs to: its group and the time window it arrived in."""
+
+    function: str
+    date: str
+    version: str
+    index: int
+    seconds: int
+
+    @property
+    def ends_at(self) -> str:
+        end = datetime.fromtimestamp((self.index + 1) * self.seconds, tz=timezone.utc)
+        return end.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def execution_name(self) -> str:
+        """Deterministic per (function, date, version, window): a burst of uploads names one execution.
+
+        Readable parts are cut to fit the 80-character limit, so a digest of the full values keeps
+        two long function names that share a beginning apart.
+        """
+        identity = "\0".join((self.function, self.date, self.version, str(self.index)))
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+        readable = f"{self.function[:24]}-{self.date}-{self.version[:12]}-w{self.index}"
+        return f"{_EXECUTION_NAME_UNSAFE.sub('_', readable)}-{digest}"[:80]
+
+    def combine_input(self) -> dict[str, str]:
+        # Every upload of the window must produce this exact input: Step Functions treats a repeated
+        # name with identical input as the same execution.
+        return {
+            "mode": "window",
+            "function": self.function,
+            "date": self.date,
+            "version": self.version,
+            "window_end": self.ends_at,
+        }
+
+
+def window_for(raw: keys.RawKey, now: float, window_seconds: int) -> CombineWindow:
+    return CombineWindow(raw.function, raw.date, raw.version, int(now // window_seconds), window_seconds)
+
+
+@dataclass
+class IntakeResult:
+    """What happened to one upload; `as_dict` is what the intake state machine branches on."""
+
+    status: str  # valid | quarantined | missing | ignored
+    key: str
+    window: CombineWindow | None = None
+    quarantine: dict[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"status": self.status, "key": self.key}
+        if self.window is not None:
+            result.update(
+                function=self.window.function,
+                date=self.window.date,
+                version=self.window.version,
+                execution_name=self.window.execution_name,
+                combine_input=self.window.combine_input(),
+            )
+        if self.quarantine:
+            result["quarantine"] = self.quarantine
+        if self.detail:
+            result["detail"] = self.detail
+        return result
+
+
+def intake_object(s3: Any, settings: PipelineSettings, bucket: str, key: str, now: float | None = None) -> IntakeResult:
+    """Validate the object `key`: quarantine it when bad, otherwise return the combine window it joins."""
+    if bucket != settings.bucket:
+        return IntakeResult("ignored", key, detail=f"bucket {bucket!r} is not the coverage bucket")
+    if not key.startswith(keys.raw_root(settings.prefix)):
+        return IntakeResult("ignored", key, detail="not a raw upload")
+    raw = keys.parse_raw_key(key, settings.prefix)
+    if raw is None:
+        return _quarantine(s3, settings, key, Rejection("off_scheme_key", "the key does not follow the raw key scheme"))
+    try:
+        head = s3.head_object(Bucket=settings.bucket, Key=key)
+    except Exception as exc:
+        if is_missing(exc):
+            return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
+        raise
+    metadata = head.get("Metadata", {})
+    if head["ContentLength"] > settings.max_file_bytes:
+        rejection = Rejection("oversize", f"{head['ContentLength']} bytes is over the {settings.max_file_bytes}-byte limit")
+        return _quarantine(s3, settings, key, rejection, metadata)
+    with tempfile.TemporaryDirectory(prefix="intake-") as scratch:
+        local = os.path.join(scratch, "upload.coverage")
+        try:
+            s3.download_file(settings.bucket, key, local)
+        except Exception as exc:
+            if is_missing(exc):
+                return IntakeResult("missing", key, detail="the object disappeared while it was read")
+            raise
+        rejection = validate_data_file(local, max_bytes=settings.max_file_bytes)
+    if rejection is not None:
+        return _quarantine(s3, settings, key, rejection, metadata)
+    return IntakeResult("valid", key, window=window_for(raw, time.time() if now is None else now, settings.window_seconds))
+
+
+def _quarantine(s3: Any, settings: PipelineSettings, key: str, rejection: Rejection, metadata: Any = None) -> IntakeResult:
+    moved = quarantine_object(s3, settings, key, rejection, metadata)
+    if moved is None:
+        return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
+    return IntakeResult("quarantined", key, quarantine=moved.as_dict())

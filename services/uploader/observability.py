@@ -1,0 +1,26 @@
+"""Powertools wiring shared by the pipeline Lambdas: one Logger and Tracer per service, metrics in one namespace."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+NAMESPACE = "LambdaCoverage"
+
+
+def powertools(service: str) -> tuple[Logger, Tracer]:
+    """Logger and Tracer for one service; the Tracer is a no-op under POWERTOOLS_TRACE_DISABLED."""
+    return Logger(service=service), Tracer(service=service)
+
+
+def count(name: str, value: int, service: str) -> None:
+    """Publish one count in the LambdaCoverage namespace.
+
+    `single_metric` keeps no state between calls, unlike `Metrics`, whose metric set is shared by
+    every instance in the process: the local emulation runs Map iterations in parallel threads of
+    one process, where a shared set would be flushed by whichever invocation ends first.
+    """
+    if value <= 0:
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=service)
