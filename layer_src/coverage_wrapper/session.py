@@ -326,14 +326,44 @@ class CoverageSession:
                     os.kill(os.getpid(), signal.SIGTERM)
 
             signal.signal(signal.SIGTERM, on_sigterm)
+            self._watch_sigterm()
         except (ValueError, OSError) as exc:
             self._record_error("Could not install the SIGTERM flush", exc)
+
+    def _watch_sigterm(self) -> None:
+        """Flush on SIGTERM even while the main thread is blocked in native code.
+
+        Python runs signal handlers in the main thread only, between bytecodes; a runtime waiting for
+        the next invocation inside a C call (awslambdaric before Python 3.12) never gets there, and
+        Lambda kills it 300 ms later. The C-level handler still writes to the wakeup fd, so a thread
+        reading it can flush in time. Skipped when someone else already owns the wakeup fd.
+        """
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        if previous_fd != -1:
+            signal.set_wakeup_fd(previous_fd)
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+
+        def watch() -> None:
+            sys.settrace(None)
+            while True:
+                received = os.read(read_fd, 64)
+                if not received:
+                    return
+                if signal.SIGTERM in received:
+                    self.shutdown("sigterm")
+
+        threading.Thread(target=watch, name="coverage-sigterm", daemon=True).start()
 
     def shutdown(self, reason: str) -> None:
         """Final flush at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN."""
         if self._coverage is None:
             return
-        self.flush(reason=reason, final=True)
+        if not self.flush(reason=reason, final=True).get("flushed"):
+            self._ship(wait=True)  # earlier flushes may still wait in the outbox
 
     # -- status ------------------------------------------------------------------------------
 
