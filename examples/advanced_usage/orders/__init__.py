@@ -1,0 +1,1 @@
+"""An order service measured in zero-code mode: no import of the layer anywhere."""
