@@ -1,0 +1,79 @@
+"""The reporter's Lambda handlers: `report_handler` renders one group, `dashboard_handler` refreshes the dashboard."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .config import ReporterConfig
+from .dashboard import refresh_dashboard, write_daily_rollup
+from .render import Group, check_date, compact_summary, render_group
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "coverage-reporter")
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace="LambdaCoverage", service=SERVICE)
+
+
+@lru_cache(maxsize=4)
+def _s3_client(region: str | None, endpoint: str | None) -> Any:
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint)
+
+
+def s3_client() -> Any:
+    """One client per warm environment (AWS_ENDPOINT_URL_S3 points it at a local emulation)."""
+    return _s3_client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), os.environ.get("AWS_ENDPOINT_URL_S3"))
+
+
+def _bind_logging(event: Any, context: Any, fallback_id: str) -> None:
+    event = event if isinstance(event, dict) else {}
+    correlation = event.get("correlation_id") or event.get("execution_id") or event.get("execution") or fallback_id
+    logger.set_correlation_id(str(correlation)[:200])
+    request_id = getattr(context, "aws_request_id", None)
+    if request_id:
+        logger.append_keys(function_request_id=request_id)
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def report_handler(event: dict, context: Any) -> dict:
+    """{"function", "date", "version"} → renders that group's reports; returns {"summary": {...}}."""
+    group = Group.from_event(event)
+    _bind_logging(event, context, f"{group.function}/{group.date}/{group.version}")
+    config = ReporterConfig.from_env()
+    summary = render_group(s3_client(), config.bucket, config.prefix, group, config.path_prefix)
+    if summary["percent"] is not None:
+        metrics.add_dimension(name="function", value=group.function)
+        metrics.add_metric(name="CoveragePercent", unit=MetricUnit.Percent, value=summary["percent"])
+    logger.info(
+        "Reports written",
+        operation="report",
+        function=group.function,
+        date=group.date,
+        code_version=group.version,
+        percent=summary["percent"],
+        files_without_source=summary["files_without_source"],
+    )
+    return {"summary": compact_summary(summary)}
+
+
+@tracer.capture_lambda_handler
+def dashboard_handler(event: dict | None, context: Any) -> dict:
+    """Optional {"date": "YYYY-MM-DD"} → refreshes {p}reports/ and, with a date, writes that day's roll-up."""
+    event = event if isinstance(event, dict) else {}
+    date = check_date(event["date"]) if event.get("date") else None
+    _bind_logging(event, context, f"dashboard/{date or 'all'}")
+    config = ReporterConfig.from_env()
+    client = s3_client()
+    result: dict[str, Any] = {"dashboard": refresh_dashboard(client, config.bucket, config.prefix)}
+    if date:
+        rollup = write_daily_rollup(client, config.bucket, config.prefix, date)
+        result["daily"] = {"date": rollup["date"], "groups": len(rollup["groups"]), "totals": rollup["totals"]}
+    logger.info("Dashboard refreshed", operation="dashboard", date=date, **result["dashboard"])
+    return result

@@ -1,0 +1,261 @@
+"""The reporter's own HTML and SVG: dashboard, daily roll-up, files without source, badges. Every value is escaped."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable
+from urllib.parse import quote
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1f2328;background:#fff}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:2rem 0 .5rem}
+.meta,.note{color:#59636e;font-size:.9rem}.note{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .75rem;
+border-radius:6px;color:#1f2328}table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:middle}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.bar{display:inline-block;width:80px;height:8px;background:#eee;border-radius:4px;margin-left:.4rem;vertical-align:middle}
+.bar span{display:block;height:8px;border-radius:4px}.muted{color:#8c959f}a{color:#0969da}
+code{font-size:.85rem;word-break:break-all}
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def href(*segments: str) -> str:
+    """A relative link from path segments; `..` and `.` pass through, everything else is percent-encoded."""
+    return esc("/".join(s if s in ("..", ".") else quote(str(s), safe="") for s in segments))
+
+
+def format_percent(percent: Any) -> str:
+    if isinstance(percent, (int, float)) and not isinstance(percent, bool):
+        return f"{percent:.1f}%"
+    return "n/a"
+
+
+def badge_color(percent: Any) -> str:
+    if not isinstance(percent, (int, float)) or isinstance(percent, bool):
+        return "#9f9f9f"
+    for floor, color in ((90, "#4c1"), (80, "#97ca00"), (70, "#a4a61d"), (60, "#dfb317"), (50, "#fe7d37")):
+        if percent >= floor:
+            return color
+    return "#e05d44"
+
+
+def _text_width(text: str) -> int:
+    return int(len(text) * 6.6 + 10)
+
+
+def badge_svg(percent: Any, label: str = "coverage") -> str:
+    """A shields.io-style flat badge, colored by percent (grey when unknown)."""
+    value = f"{percent:.0f}%" if isinstance(percent, (int, float)) and not isinstance(percent, bool) else "n/a"
+    left, right = _text_width(label), _text_width(value)
+    width = left + right
+    color = badge_color(percent)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
+        f'aria-label="{esc(label)}: {esc(value)}"><title>{esc(label)}: {esc(value)}</title>'
+        '<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
+        '<stop offset="1" stop-opacity=".1"/></linearGradient>'
+        f'<clipPath id="r"><rect width="{width}" height="20" rx="3" fill="#fff"/></clipPath>'
+        f'<g clip-path="url(#r)"><rect width="{left}" height="20" fill="#555"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="{color}"/><rect width="{width}" height="20" fill="url(#s)"/></g>'
+        '<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">'
+        f'<text x="{left / 2}" y="15" fill="#010101" fill-opacity=".3">{esc(label)}</text>'
+        f'<text x="{left / 2}" y="14">{esc(label)}</text>'
+        f'<text x="{left + right / 2}" y="15" fill="#010101" fill-opacity=".3">{esc(value)}</text>'
+        f'<text x="{left + right / 2}" y="14">{esc(value)}</text></g></svg>\n'
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def _percent_cell(percent: Any) -> str:
+    width = max(0.0, min(100.0, float(percent))) if format_percent(percent) != "n/a" else 0.0
+    return (
+        f'<td class="num percent">{esc(format_percent(percent))}'
+        f'<span class="bar"><span style="width:{width:.0f}%;background:{badge_color(percent)}"></span></span></td>'
+    )
+
+
+def line_ranges(lines: Iterable[Any]) -> str:
+    """[1, 2, 3, 7] → '1-3, 7'."""
+    numbers = sorted({n for n in lines if isinstance(n, int) and not isinstance(n, bool)})
+    spans: list[str] = []
+    start = previous = None
+    for number in numbers + [None]:
+        if start is not None and (number is None or number != previous + 1):
+            spans.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if number is not None and start is None:
+            start = number
+        previous = number
+    return ", ".join(spans)
+
+
+def _unavailable_rows(entries: Iterable[dict]) -> str:
+    rows = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        executed = line_ranges(entry.get("executed_lines") or [])
+        rows.append(
+            f"<tr><td><code>{esc(entry.get('path'))}</code></td><td>{esc(entry.get('reason'))}</td>"
+            f"<td>{esc(executed) or '<span class=muted>none</span>'}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def unavailable_page(summary: dict, standalone: bool) -> str:
+    """The files of a group whose source is not available, with the lines that ran; the HTML index when no file has source."""
+    group = f"{summary.get('function')} {summary.get('version')} on {summary.get('date')}"
+    entries = summary.get("unavailable") or []
+    if standalone:
+        intro = (
+            f"<p class=\"note\">No measured file of this code version has source available, so coverage.py's HTML "
+            f"report could not be rendered. {esc(summary.get('note') or '')}</p>"
+            f'<p><a href="../summary.json">summary.json</a> · <a href="../coverage.json">coverage.json</a></p>'
+        )
+    else:
+        intro = (
+            f'<p class="note">{esc(summary.get("note") or "")}</p>'
+            '<p><a href="index.html">Back to the coverage report</a></p>'
+        )
+    body = (
+        f"<h1>Files without source</h1><p class=\"meta\">{esc(group)} · {len(entries)} file(s)</p>{intro}"
+        "<table><thead><tr><th>File</th><th>Why</th><th>Executed lines</th></tr></thead><tbody>"
+        f"{_unavailable_rows(entries)}</tbody></table>"
+    )
+    return _page(f"Files without source: {group}", body)
+
+
+def trend_svg(points: list[dict], width: int = 160, height: int = 32) -> str:
+    """An inline sparkline of percent over time, one circle per point with its date and version as a tooltip."""
+    values = [p for p in points if isinstance(p.get("percent"), (int, float))]
+    if not values:
+        return '<span class="muted">no data</span>'
+    step = (width - 8) / max(1, len(values) - 1)
+    coords = [(4 + i * step, height - 4 - (height - 8) * max(0.0, min(100.0, p["percent"])) / 100) for i, p in enumerate(values)]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    dots = "".join(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{badge_color(p["percent"])}">'
+        f"<title>{esc(p.get('date'))} {esc(p.get('version'))}: {esc(format_percent(p['percent']))}</title></circle>"
+        for (x, y), p in zip(coords, values)
+    )
+    label = f"{format_percent(values[0]['percent'])} → {format_percent(values[-1]['percent'])}"
+    return (
+        f'<svg class="trend" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="trend {esc(label)}"><polyline points="{line}" fill="none" stroke="#8c959f" stroke-width="1.5"/>'
+        f"{dots}</svg> <span class=\"meta\">{esc(label)} ({len(values)} point{'s' if len(values) != 1 else ''})</span>"
+    )
+
+
+def _reports_links(up: tuple[str, ...], summary: dict) -> str:
+    base = up + ("combined", summary["function"], summary["date"], summary["version"])
+    if not summary.get("rendered", True):
+        return '<span class="muted">not rendered yet</span>'
+    links = [f'<a class="report" href="{href(*base, "html", "index.html")}">HTML</a>']
+    for name, target in (("JSON", "coverage.json"), ("LCOV", "lcov.info"), ("Cobertura", "coverage.xml"), ("summary", "summary.json")):
+        links.append(f'<a href="{href(*base, target)}">{name}</a>')
+    return " · ".join(links)
+
+
+def _sources_cell(up: tuple[str, ...], summary: dict) -> str:
+    missing = summary.get("files_without_source") or 0
+    if not isinstance(missing, int) or missing <= 0:
+        return "<td>all available</td>" if summary.get("rendered", True) else "<td></td>"
+    link = href(*up, "combined", summary["function"], summary["date"], summary["version"], "html", "unavailable.html")
+    return f'<td class="unavailable"><a href="{link}">{missing} file(s) without source</a></td>'
+
+
+def _branches(summary: dict) -> str:
+    branches = summary.get("branches")
+    if not isinstance(branches, dict):
+        return '<span class="muted">—</span>'
+    return f"{esc(branches.get('covered'))}/{esc(branches.get('total'))}"
+
+
+def _group_rows(up: tuple[str, ...], summaries: list[dict], with_function: bool = True) -> str:
+    rows = []
+    for summary in summaries:
+        function_cell = f"<td><code>{esc(summary['function'])}</code></td>" if with_function else ""
+        rows.append(
+            f'<tr class="group" data-function="{esc(summary["function"])}">{function_cell}'
+            f"<td><code>{esc(summary['version'])}</code></td><td>{esc(summary['date'])}</td>"
+            f"{_percent_cell(summary.get('percent'))}"
+            f"<td class=\"num\">{esc(summary.get('covered', ''))}/{esc(summary.get('statements', ''))}</td>"
+            f"<td class=\"num\">{_branches(summary)}</td>"
+            f"<td class=\"num\">{esc(summary.get('raw_files') if summary.get('raw_files') is not None else '?')}</td>"
+            f"{_sources_cell(up, summary)}<td>{_reports_links(up, summary)}</td></tr>"
+        )
+    return "\n".join(rows)
+
+
+_GROUP_HEAD = (
+    "<th>Version</th><th>Date</th><th>Coverage</th><th>Lines</th><th>Branches</th><th>Raw files</th>"
+    "<th>Sources</th><th>Reports</th>"
+)
+
+
+def dashboard_page(summaries: list[dict], history_by_function: dict[str, list[dict]], generated_at: str) -> str:
+    """The dashboard at {p}reports/index.html: functions with badge and trend, every group, every day."""
+    latest: dict[str, dict] = {}
+    for summary in summaries:
+        current = latest.get(summary["function"])
+        if summary.get("rendered", True) and (current is None or _recency(summary) > _recency(current)):
+            latest[summary["function"]] = summary
+    functions = sorted({s["function"] for s in summaries})
+    function_rows = []
+    for function in functions:
+        newest = latest.get(function, {})
+        function_rows.append(
+            f'<tr class="function" data-function="{esc(function)}"><td><code>{esc(function)}</code></td>'
+            f'<td><img class="badge" src="{href("badges", function + ".svg")}" alt="coverage badge of {esc(function)}" '
+            f'height="20"></td>{_percent_cell(newest.get("percent"))}'
+            f"<td><code>{esc(newest.get('version', ''))}</code></td><td>{esc(newest.get('date', ''))}</td>"
+            f"<td>{trend_svg(history_by_function.get(function, []))}</td></tr>"
+        )
+    dates = sorted({s["date"] for s in summaries}, reverse=True)
+    day_links = " · ".join(f'<a href="{href("..", "daily", d, "index.html")}">{esc(d)}</a>' for d in dates)
+    ordered = sorted(summaries, key=_recency, reverse=True)
+    ordered.sort(key=lambda s: s["function"])
+    body = (
+        f"<h1>Lambda coverage</h1><p class=\"meta\">{len(functions)} function(s), {len(summaries)} group(s) · "
+        f"generated {esc(generated_at)}</p>"
+        "<h2>Functions</h2><table id=\"functions\"><thead><tr><th>Function</th><th>Badge</th><th>Latest coverage</th>"
+        "<th>Version</th><th>Date</th><th>Trend</th></tr></thead><tbody>"
+        + "\n".join(function_rows)
+        + "</tbody></table><h2>Function, date and code version</h2><table id=\"groups\"><thead><tr><th>Function</th>"
+        + _GROUP_HEAD
+        + f"</tr></thead><tbody>{_group_rows(('..',), ordered)}</tbody></table>"
+        + f"<h2>Days</h2><p>{day_links or '<span class=muted>none yet</span>'}</p>"
+        + '<p class="meta">Percentages are coverage.py\'s: statements plus branches where branches were measured. '
+        "Files without source are not in the totals.</p>"
+    )
+    return _page("Lambda coverage dashboard", body)
+
+
+def _recency(summary: dict) -> tuple[str, str]:
+    return (str(summary.get("date", "")), str(summary.get("generated_at", "")))
+
+
+def daily_page(rollup: dict) -> str:
+    """The daily roll-up at {p}daily/{date}/index.html."""
+    totals = rollup.get("totals", {})
+    body = (
+        f"<h1>Coverage on {esc(rollup.get('date'))}</h1>"
+        f"<p class=\"meta\">{esc(rollup.get('functions'))} function(s), {len(rollup.get('groups', []))} group(s) · "
+        f"{esc(format_percent(totals.get('percent')))} over {esc(totals.get('statements'))} statements · generated "
+        f"{esc(rollup.get('generated_at'))} · <a href=\"{href('..', '..', 'reports', 'index.html')}\">dashboard</a></p>"
+        "<table id=\"groups\"><thead><tr><th>Function</th>" + _GROUP_HEAD + "</tr></thead><tbody>"
+        f"{_group_rows(('..', '..'), rollup.get('groups', []))}</tbody></table>"
+    )
+    return _page(f"Coverage on {rollup.get('date')}", body)

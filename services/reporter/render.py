@@ -1,0 +1,412 @@
+"""One group's reports: coverage.py JSON, HTML, LCOV and Cobertura, plus summary.json, from combined data and real source."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from coverage_wrapper import keys
+from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, open_readonly, validate_data_file
+
+from . import pages
+from .sources import SourceSnapshot, materialize_sources
+
+COMBINED_DATA = "coverage.sqlite"
+COMBINED_MANIFEST = "manifest.json"
+JSON_REPORT = "coverage.json"
+LCOV_REPORT = "lcov.info"
+XML_REPORT = "coverage.xml"
+SUMMARY = "summary.json"
+HTML_DIR = "html/"
+HTML_INDEX = "html/index.html"
+HTML_UNAVAILABLE = "html/unavailable.html"
+
+_PATH_PROBLEMS = ("absolute_path", "path_traversal", "unsafe_path")
+_MAX_LINE = MAX_LINE_NUMBER
+_MAX_NUMBITS = MAX_LINE_NUMBER // 8 + 1
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+UNAVAILABLE_NOTE = (
+    "Source is not available for these files, so they have no statement counts and are not in the totals; "
+    "their executed lines are listed instead."
+)
+
+
+class MissingCombinedData(LookupError):
+    """The group has no combined data file to report on."""
+
+
+def check_date(date: Any) -> str:
+    """A calendar date written YYYY-MM-DD, or ValueError."""
+    if not isinstance(date, str) or not _DATE.match(date):
+        raise ValueError(f"date must be YYYY-MM-DD, got {str(date)[:100]!r}")
+    try:
+        datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"date is not a calendar date: {date!r}") from None
+    return date
+
+
+@dataclass(frozen=True)
+class Group:
+    """A function/date/code version: the unit of combined data and of reports."""
+
+    function: str
+    date: str
+    version: str
+
+    def __post_init__(self) -> None:
+        for name in ("function", "version"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _SEGMENT.match(value) or value in (".", ".."):
+                raise ValueError(f"{name} must be a key segment of [A-Za-z0-9._-], got {str(value)[:100]!r}")
+        check_date(self.date)
+
+    @classmethod
+    def from_event(cls, event: Any) -> "Group":
+        if not isinstance(event, dict):
+            raise ValueError("the event must be an object with function, date and version")
+        missing = [name for name in ("function", "date", "version") if not event.get(name)]
+        if missing:
+            raise ValueError(f"the event lacks {', '.join(missing)}")
+        return cls(function=event["function"], date=event["date"], version=event["version"])
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def raw_file_count(manifest: Any) -> int | None:
+    """How many raw files the combiner merged, from its manifest.json (a list, or an object holding one)."""
+    if isinstance(manifest, list):
+        return len(manifest)
+    if isinstance(manifest, dict):
+        for name in ("raw_file_count", "raw_files_count"):
+            if isinstance(manifest.get(name), int):
+                return manifest[name]
+        for name in ("raw_keys", "merged", "raw_files", "keys", "files"):
+            value = manifest.get(name)
+            if isinstance(value, (list, dict)):
+                return len(value)
+    return None
+
+
+@contextmanager
+def _reporting_directory(root: str) -> Iterator[None]:
+    """coverage.py names files relative to the working directory it starts in: make that the source root."""
+    from coverage import files
+
+    previous = os.getcwd()
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        files.set_relative_directory()
+
+
+def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) -> tuple[bool, dict[str, list[int]]]:
+    """Copy the measurements of files with source into a data file keyed by their local paths.
+
+    Returns whether branches were measured and the executed lines of each file without source.
+    Only lines and arcs are copied: plugin and context names in the data never reach coverage.py.
+    """
+    from coverage import CoverageData
+
+    combined = CoverageData(basename=data_path)
+    combined.read()
+    has_arcs = combined.has_arcs()
+    mapped = CoverageData(basename=mapped_path)
+    executed_without_source: dict[str, list[int]] = {}
+    measured: dict[str, Any] = {}
+    for path in sorted(combined.measured_files()):
+        local = snapshot.available.get(path)
+        if local is None:
+            executed_without_source[path] = sorted(combined.lines(path) or [])
+        else:
+            measured[local] = (combined.arcs(path) if has_arcs else combined.lines(path)) or []
+    if has_arcs:
+        mapped.add_arcs(measured)
+    else:
+        mapped.add_lines(measured)
+    if measured:
+        mapped.touch_files(list(measured))
+    mapped.write()
+    return has_arcs, executed_without_source
+
+
+def _drop_unsafe_paths(data_path: str) -> dict[str, list[int]]:
+    """Take files with unsafe paths out of a copy of the data, returning their executed lines.
+
+    Only when validation's sole objection is a path: then the schema holds no triggers or views and
+    nothing else is wrong, and the other files can still be reported. Such a path never becomes a
+    local file name; it is only ever shown escaped.
+    """
+    from coverage.numbits import numbits_to_nums
+
+    problem = validate_data_file(data_path)
+    if problem is None or problem.code not in _PATH_PROBLEMS:
+        return {}
+    connection = sqlite3.connect(data_path)
+    try:
+        connection.execute("pragma trusted_schema = off")
+        unsafe: dict[str, list[int]] = {}
+        for file_id, path in connection.execute("select id, path from file").fetchall():
+            name = path if isinstance(path, str) else repr(path)
+            if isinstance(path, str) and check_path(path) is None:
+                continue
+            lines: set[int] = set()
+            for (numbits,) in connection.execute("select numbits from line_bits where file_id = ?", (file_id,)):
+                if isinstance(numbits, bytes) and len(numbits) <= _MAX_NUMBITS:
+                    lines.update(numbits_to_nums(numbits))
+            for start, end in connection.execute("select fromno, tono from arc where file_id = ?", (file_id,)):
+                lines.update(n for n in (start, end) if isinstance(n, int) and 0 < n <= _MAX_LINE)
+            unsafe[name[:300]] = sorted(n for n in lines if 0 < n <= _MAX_LINE)
+            for table in ("line_bits", "arc", "tracer"):
+                connection.execute(f"delete from {table} where file_id = ?", (file_id,))
+            connection.execute("delete from file where id = ?", (file_id,))
+        connection.commit()
+    finally:
+        connection.close()
+    return unsafe
+
+
+def _neutral_xml_sources(xml_path: str, root: str) -> None:
+    """Cobertura's <source> would name the temporary folder; paths are relative to the source root instead."""
+    with open(xml_path, encoding="utf-8") as handle:
+        text = handle.read()
+    root = root.rstrip("/")
+    text = text.replace(f"<source>{root}</source>", "<source>.</source>")
+    with open(xml_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _empty_reports(out_dir: str, has_arcs: bool) -> dict:
+    """No file has source: write reports that are valid and empty rather than none at all."""
+    import coverage
+
+    totals = {
+        "covered_lines": 0, "num_statements": 0, "percent_covered": 0.0, "percent_covered_display": "0",
+        "missing_lines": 0, "excluded_lines": 0, "percent_statements_covered": 0.0,
+        "percent_statements_covered_display": "0",
+    }
+    if has_arcs:
+        totals.update(num_branches=0, num_partial_branches=0, covered_branches=0, missing_branches=0,
+                      percent_branches_covered=0.0, percent_branches_covered_display="0")
+    report = {
+        "meta": {"format": 3, "version": coverage.__version__, "timestamp": datetime.now().isoformat(),
+                 "branch_coverage": has_arcs, "show_contexts": False},
+        "files": {},
+        "totals": totals,
+    }
+    with open(os.path.join(out_dir, JSON_REPORT), "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=4)
+    with open(os.path.join(out_dir, LCOV_REPORT), "w", encoding="utf-8") as handle:
+        handle.write("")
+    with open(os.path.join(out_dir, XML_REPORT), "w", encoding="utf-8") as handle:
+        handle.write(
+            '<?xml version="1.0" ?>\n'
+            f'<coverage version="{coverage.__version__}" timestamp="{int(datetime.now().timestamp() * 1000)}" '
+            'lines-valid="0" lines-covered="0" line-rate="0" branches-covered="0" branches-valid="0" '
+            'branch-rate="0" complexity="0">\n\t<sources>\n\t\t<source>.</source>\n\t</sources>\n'
+            "\t<packages/>\n</coverage>\n"
+        )
+    return report
+
+
+def build_reports(
+    data_path: str,
+    snapshot: SourceSnapshot,
+    out_dir: str,
+    group: Group,
+    path_prefix: str = "",
+    raw_files: int | None = None,
+) -> dict:
+    """Write coverage.json, lcov.info, coverage.xml, html/ and summary.json into `out_dir`; return the summary.
+
+    `snapshot.root` holds the sources at `{path_prefix}{relative path}`, so every report names files
+    the same way: relative to the source root, behind the optional prefix.
+    """
+    from coverage import Coverage
+
+    os.makedirs(out_dir, exist_ok=True)
+    html_dir = os.path.join(out_dir, HTML_DIR)
+    shutil.rmtree(html_dir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="mapped-") as scratch:
+        clean_path = os.path.join(scratch, "combined.sqlite")
+        shutil.copyfile(data_path, clean_path)
+        unsafe = _drop_unsafe_paths(clean_path)
+        problem = validate_data_file(clean_path)
+        if problem is not None:
+            raise InvalidDataFile(problem)
+        mapped_path = os.path.join(scratch, ".coverage")
+        has_arcs, without_source = _map_to_sources(clean_path, snapshot, mapped_path)
+        without_source.update(unsafe)
+        if snapshot.available:
+            title = f"Coverage of {group.function} {group.version} on {group.date}"
+            with _reporting_directory(snapshot.root):
+                cov = Coverage(data_file=mapped_path, config_file=False)
+                cov.load()
+                cov.json_report(outfile=os.path.join(out_dir, JSON_REPORT), ignore_errors=True, pretty_print=True)
+                cov.lcov_report(outfile=os.path.join(out_dir, LCOV_REPORT), ignore_errors=True)
+                cov.xml_report(outfile=os.path.join(out_dir, XML_REPORT), ignore_errors=True)
+                cov.html_report(directory=html_dir, ignore_errors=True, title=title)
+            _neutral_xml_sources(os.path.join(out_dir, XML_REPORT), os.path.realpath(snapshot.root))
+            _neutral_xml_sources(os.path.join(out_dir, XML_REPORT), snapshot.root)
+            with open(os.path.join(out_dir, JSON_REPORT), encoding="utf-8") as handle:
+                report = json.load(handle)
+        else:
+            report = _empty_reports(out_dir, has_arcs)
+    unavailable = [
+        {
+            "path": path_prefix + path if check_path(path) is None else path,
+            "reason": snapshot.unavailable.get(path, "the source could not be read"),
+            "executed_lines": lines,
+        }
+        for path, lines in sorted(without_source.items())
+    ]
+    summary = _summary(group, report, has_arcs, raw_files, path_prefix, snapshot, unavailable)
+    os.makedirs(html_dir, exist_ok=True)
+    if not snapshot.available:
+        with open(os.path.join(html_dir, "index.html"), "w", encoding="utf-8") as handle:
+            handle.write(pages.unavailable_page(summary, standalone=True))
+    if unavailable:
+        with open(os.path.join(html_dir, "unavailable.html"), "w", encoding="utf-8") as handle:
+            handle.write(pages.unavailable_page(summary, standalone=False))
+    with open(os.path.join(out_dir, SUMMARY), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=1, sort_keys=True)
+    return summary
+
+
+def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, path_prefix: str,
+             snapshot: SourceSnapshot, unavailable: list[dict]) -> dict:
+    totals = report.get("totals", {})
+    reported = len(report.get("files", {}))
+    summary: dict[str, Any] = {
+        "function": group.function,
+        "date": group.date,
+        "version": group.version,
+        "files": reported + len(unavailable),
+        "files_with_source": reported,
+        "files_without_source": len(unavailable),
+        "statements": totals.get("num_statements", 0),
+        "covered": totals.get("covered_lines", 0),
+        "missing": totals.get("missing_lines", 0),
+        "excluded": totals.get("excluded_lines", 0),
+        "percent": round(float(totals.get("percent_covered", 0.0)), 2) if reported else None,
+        "percent_display": totals.get("percent_covered_display") if reported else None,
+        "raw_files": raw_files,
+        "path_prefix": path_prefix,
+        "source_snapshot": snapshot.manifest_found,
+        "generated_at": utc_now(),
+        "reports": {
+            "html": HTML_INDEX, "json": JSON_REPORT, "lcov": LCOV_REPORT, "cobertura": XML_REPORT,
+            "unavailable": HTML_UNAVAILABLE if unavailable else None,
+        },
+        "unavailable": unavailable,
+        "note": UNAVAILABLE_NOTE if unavailable else None,
+    }
+    if has_arcs:
+        summary["branches"] = {
+            "total": totals.get("num_branches", 0),
+            "covered": totals.get("covered_branches", 0),
+            "partial": totals.get("num_partial_branches", 0),
+            "missing": totals.get("missing_branches", 0),
+        }
+    return summary
+
+
+def compact_summary(summary: dict) -> dict:
+    """The summary without per-file detail: small enough for a Step Functions payload."""
+    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports")}
+    compact["unavailable_paths"] = [entry["path"] for entry in summary.get("unavailable", [])][:20]
+    return compact
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".info"):
+        return "text/plain; charset=utf-8"
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return guessed + "; charset=utf-8" if guessed.startswith("text/") or guessed in ("application/json", "application/javascript") else guessed
+
+
+def _upload_tree(client: Any, bucket: str, key_prefix: str, out_dir: str) -> list[str]:
+    uploads = []
+    for directory, _, filenames in os.walk(out_dir):
+        for filename in filenames:
+            if filename.startswith("."):  # coverage.py's .gitignore: nothing a report reader needs
+                continue
+            path = os.path.join(directory, filename)
+            relative = os.path.relpath(path, out_dir).replace(os.sep, "/")
+            uploads.append((key_prefix + relative, path))
+
+    def put(item: tuple[str, str]) -> str:
+        key, path = item
+        with open(path, "rb") as handle:
+            client.put_object(Bucket=bucket, Key=key, Body=handle.read(), ContentType=_content_type(path))
+        return key
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(put, sorted(uploads)))
+
+
+def _remove_stale_html(client: Any, bucket: str, html_prefix: str, keep: set[str]) -> None:
+    stale = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=html_prefix):
+        stale.extend(item["Key"] for item in page.get("Contents", []) if item["Key"] not in keep)
+    for start in range(0, len(stale), 1000):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]]})
+
+
+def _measured_paths(data_path: str) -> list[str]:
+    """The data's file paths; a file whose only fault is a path is still read (build_reports sets those aside)."""
+    problem = validate_data_file(data_path)
+    if problem is not None and problem.code not in _PATH_PROBLEMS:
+        raise InvalidDataFile(problem)
+    connection = open_readonly(data_path)
+    try:
+        return [path for (path,) in connection.execute("select path from file") if isinstance(path, str)]
+    except sqlite3.Error as exc:
+        raise InvalidDataFile(Rejection("corrupt", f"cannot read measured files: {exc}")) from None
+    finally:
+        connection.close()
+
+
+def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
+    """Read a group's combined data and source snapshot from S3, write all its reports beside the data; the summary."""
+    base = keys.combined_prefix(prefix, group.function, group.date, group.version)
+    with tempfile.TemporaryDirectory(prefix="report-") as work:
+        data_path = os.path.join(work, "combined.sqlite")
+        try:
+            client.download_file(bucket, base + COMBINED_DATA, data_path)
+        except Exception as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise MissingCombinedData(f"no combined data at s3://{bucket}/{base}{COMBINED_DATA}") from None
+            raise
+        raw_files = None
+        try:
+            raw_files = raw_file_count(json.loads(client.get_object(Bucket=bucket, Key=base + COMBINED_MANIFEST)["Body"].read()))
+        except Exception as exc:  # the count is informative; a missing or odd manifest leaves it unknown
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code not in ("404", "NoSuchKey", "NotFound") and not isinstance(exc, ValueError):
+                raise
+        measured = _measured_paths(data_path)
+        source_root = os.path.join(work, "src")
+        os.makedirs(source_root)
+        snapshot = materialize_sources(client, bucket, prefix, group.function, group.version, measured, source_root, path_prefix)
+        out_dir = os.path.join(work, "out")
+        summary = build_reports(data_path, snapshot, out_dir, group, path_prefix, raw_files)
+        uploaded = _upload_tree(client, bucket, base, out_dir)
+        _remove_stale_html(client, bucket, base + HTML_DIR, set(uploaded))
+    return summary

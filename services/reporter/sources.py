@@ -1,0 +1,116 @@
+"""The source snapshot of a code version, materialized into a local folder so coverage.py can read real source."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from coverage_wrapper import keys
+from coverage_wrapper.validation import check_path
+
+MAX_SOURCE_BYTES = 5 * 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+NO_SNAPSHOT = "no source snapshot was uploaded for this code version"
+NOT_IN_SNAPSHOT = "the file is not in the source snapshot"
+BLOB_MISSING = "the source blob is missing"
+BLOB_MISMATCH = "the source blob does not match its sha256"
+TOO_LARGE = "the source file is too large to render"
+UNSAFE_PATH = "the file path is not a plain relative path"
+
+
+@dataclass
+class SourceSnapshot:
+    """Which measured files have source on disk (relative path → absolute path) and why the others do not."""
+
+    root: str
+    manifest_found: bool = False
+    available: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("NoSuchKey", "404", "NotFound")
+
+
+def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict[str, dict] | None:
+    """The snapshot's files (relative path → {"sha256", "size"}), or None when there is no usable manifest."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=keys.sources_manifest_key(prefix, function, version))["Body"].read()
+    except Exception as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    try:
+        files = json.loads(body).get("files")
+    except (ValueError, AttributeError):
+        return None
+    return files if isinstance(files, dict) else None
+
+
+def materialize_sources(
+    client: Any,
+    bucket: str,
+    prefix: str,
+    function: str,
+    version: str,
+    paths: Iterable[str],
+    root: str,
+    path_prefix: str = "",
+) -> SourceSnapshot:
+    """Write the source of each measured `path` to `root/{path_prefix}{path}`, verified against its sha256.
+
+    Only plain relative paths are ever written, so nothing in a manifest or data file can place a
+    file outside `root`.
+    """
+    snapshot = SourceSnapshot(root=root)
+    wanted = sorted(set(paths))
+    manifest = read_manifest(client, bucket, prefix, function, version)
+    snapshot.manifest_found = manifest is not None
+    fetches: list[tuple[str, str]] = []
+    for path in wanted:
+        entry = (manifest or {}).get(path)
+        if check_path(path) is not None:
+            snapshot.unavailable[path] = UNSAFE_PATH
+        elif manifest is None:
+            snapshot.unavailable[path] = NO_SNAPSHOT
+        elif not isinstance(entry, dict) or not _SHA256.match(str(entry.get("sha256", ""))):
+            snapshot.unavailable[path] = NOT_IN_SNAPSHOT
+        else:
+            fetches.append((path, entry["sha256"]))
+
+    def fetch(item: tuple[str, str]) -> tuple[str, str | None, str | None]:
+        path, sha256 = item
+        try:
+            response = client.get_object(Bucket=bucket, Key=keys.source_blob_key(prefix, sha256))
+        except Exception as exc:
+            if _is_missing(exc):
+                return path, None, BLOB_MISSING
+            raise
+        if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:
+            return path, None, TOO_LARGE
+        content = response["Body"].read(MAX_SOURCE_BYTES + 1)
+        if len(content) > MAX_SOURCE_BYTES:
+            return path, None, TOO_LARGE
+        if hashlib.sha256(content).hexdigest() != sha256:
+            return path, None, BLOB_MISMATCH
+        target = os.path.join(root, *(path_prefix + path).split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(content)
+        return path, target, None
+
+    if fetches:
+        with ThreadPoolExecutor(max_workers=min(8, len(fetches))) as pool:
+            for path, target, reason in pool.map(fetch, fetches):
+                if target is not None:
+                    snapshot.available[path] = target
+                else:
+                    snapshot.unavailable[path] = reason or BLOB_MISSING
+    return snapshot
