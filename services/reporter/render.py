@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -22,7 +21,6 @@ from . import pages
 from .sources import SourceSnapshot, materialize_sources
 
 COMBINED_DATA = "coverage.sqlite"
-COMBINED_MANIFEST = "manifest.json"
 JSON_REPORT = "coverage.json"
 LCOV_REPORT = "lcov.info"
 XML_REPORT = "coverage.xml"
@@ -34,8 +32,6 @@ HTML_UNAVAILABLE = "html/unavailable.html"
 _PATH_PROBLEMS = ("absolute_path", "path_traversal", "unsafe_path")
 _MAX_LINE = MAX_LINE_NUMBER
 _MAX_NUMBITS = MAX_LINE_NUMBER // 8 + 1
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 UNAVAILABLE_NOTE = (
     "Source is not available for these files, so they have no statement counts and are not in the totals; "
     "their executed lines are listed instead."
@@ -48,12 +44,8 @@ class MissingCombinedData(LookupError):
 
 def check_date(date: Any) -> str:
     """A calendar date written YYYY-MM-DD, or ValueError."""
-    if not isinstance(date, str) or not _DATE.match(date):
-        raise ValueError(f"date must be YYYY-MM-DD, got {str(date)[:100]!r}")
-    try:
-        datetime.strptime(date, "%Y-%m-%d")
-    except ValueError:
-        raise ValueError(f"date is not a calendar date: {date!r}") from None
+    if not isinstance(date, str) or not keys.is_date(date):
+        raise ValueError(f"date must be a calendar date written YYYY-MM-DD, got {str(date)[:100]!r}")
     return date
 
 
@@ -68,9 +60,13 @@ class Group:
     def __post_init__(self) -> None:
         for name in ("function", "version"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not _SEGMENT.match(value) or value in (".", ".."):
+            if not isinstance(value, str) or not keys.is_segment(value):
                 raise ValueError(f"{name} must be a key segment of [A-Za-z0-9._-], got {str(value)[:100]!r}")
         check_date(self.date)
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        return (self.function, self.date, self.version)
 
     @classmethod
     def from_event(cls, event: Any) -> "Group":
@@ -384,19 +380,19 @@ def _measured_paths(data_path: str) -> list[str]:
 
 def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
     """Read a group's combined data and source snapshot from S3, write all its reports beside the data; the summary."""
-    base = keys.combined_prefix(prefix, group.function, group.date, group.version)
+    base = keys.combined_prefix(prefix, *group.parts)
     with tempfile.TemporaryDirectory(prefix="report-") as work:
         data_path = os.path.join(work, "combined.sqlite")
         try:
-            client.download_file(bucket, base + COMBINED_DATA, data_path)
+            client.download_file(bucket, keys.combined_data_key(prefix, *group.parts), data_path)
         except Exception as exc:
             code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchKey", "NotFound"):
-                raise MissingCombinedData(f"no combined data at s3://{bucket}/{base}{COMBINED_DATA}") from None
+                raise MissingCombinedData(f"no combined data at s3://{bucket}/{keys.combined_data_key(prefix, *group.parts)}") from None
             raise
         raw_files = None
         try:
-            raw_files = raw_file_count(json.loads(client.get_object(Bucket=bucket, Key=base + COMBINED_MANIFEST)["Body"].read()))
+            raw_files = raw_file_count(json.loads(client.get_object(Bucket=bucket, Key=keys.combined_manifest_key(prefix, *group.parts))["Body"].read()))
         except Exception as exc:  # the count is informative; a missing or odd manifest leaves it unknown
             code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
             if code not in ("404", "NoSuchKey", "NotFound") and not isinstance(exc, ValueError):
