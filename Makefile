@@ -34,13 +34,14 @@ test: install-deps ## Install, then run the whole test suite
 dev-test: test validate ## Run tests and validate the built layer
 
 build: install-deps ## Build the Lambda layer zips into dist/
-	@echo "make build: layer zips per runtime and architecture are not built yet (layer build issue)"; exit 1
+	$(PY) -m infrastructure.layer_build build
 
 validate: install-deps ## Validate the built layer zips
-	@echo "make validate: not available yet (layer build issue)"; exit 1
+	$(PY) -m infrastructure.layer_build validate --build-if-missing
 
 deploy: ## Publish the layer to AWS (REGION=us-east-1)
-	@echo "make deploy: not available yet (layer build issue)"; exit 1
+	@$(MAKE) --no-print-directory -s install-deps
+	@$(PY) -m infrastructure.layer_build deploy --region $(REGION)
 
 cdk-synth: ## Synthesize the CDK app
 	@echo "make cdk-synth: not available yet (CDK issue)"; exit 1
@@ -85,7 +86,10 @@ clean: ## Remove build artifacts and caches
 	rm -rf dist build cdk.out coverage-reports .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
-dev-build: clean build validate ## Clean, build and validate
+dev-build: ## Clean, build and validate
+	@$(MAKE) --no-print-directory clean
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory validate
 
 version: ## Show the current version
 	@echo $(VERSION)
@@ -103,4 +107,7 @@ bump-minor: ## Bump the minor version
 bump-major: ## Bump the major version
 	$(call bump,0)
 
-release-patch: bump-patch build validate ## Bump the patch version, build and validate
+release-patch: ## Bump the patch version, build and validate
+	@$(MAKE) --no-print-directory bump-patch
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory validate
