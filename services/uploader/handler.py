@@ -22,5 +22,5 @@ def validate_handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
     result = intake_object(s3_client(), PipelineSettings.from_env(), detail["bucket"]["name"], detail["object"]["key"])
     count("FilesValidated", 1 if result.status in ("valid", "quarantined") else 0, SERVICE)
     count("FilesQuarantined", 1 if result.status == "quarantined" else 0, SERVICE)
-    logger.info("intake decision", extra={"status": result.status, "s3_key": result.key, **result.quarantine})
+    logger.info("intake decision", extra={"status": result.status, "s3_key": result.key, "reason": result.quarantine.get("reason", "")})
     return result.as_dict()
