@@ -1,0 +1,97 @@
+"""The seed's five example functions, deployed with the coverage layer through `CoverageInstrumentation`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .instrument import CoverageInstrumentation
+from .nag import acknowledge, object_wildcard
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example function: its construct id (the seed's names), folder, handler and how it is measured."""
+
+    construct_id: str
+    folder: str
+    handler: str
+    zero_code: bool
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return EXAMPLES_DIR / self.folder
+
+
+EXAMPLES: tuple[Example, ...] = (
+    Example("SimpleCoverageExample", "simple_function", "handler.lambda_handler", False, "Coverage example: @coverage_handler decorator"),
+    Example("ContextManagerExample", "context_manager_function", "handler.lambda_handler", False, "Coverage example: CoverageContext around the business logic"),
+    Example("HealthCheckExample", "health_check_function", "handler.lambda_handler", False, "Coverage example: decorator with a /health route"),
+    Example("CoverageCombiner", "combiner_function", "handler.coverage_combiner_handler", False, "Coverage example: combine_coverage_files over a raw prefix"),
+    Example("AdvancedUsageExample", "advanced_usage", "handler.lambda_handler", True, "Coverage example: zero-code via AWS_LAMBDA_EXEC_WRAPPER"),
+)
+COMBINER_OUTPUT_AREA = "examples/"
+
+
+class ExampleFunctions(Construct):
+    """The examples on arm64 / Python 3.12, each instrumented in one line."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, instrumentation: CoverageInstrumentation, ephemeral: bool = False) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, lambda_.Function] = {}
+        for example in EXAMPLES:
+            function = lambda_.Function(
+                scope,  # stack scope keeps the seed's function names (LambdaCoverageLayerStack-SimpleCoverageExample…)
+                example.construct_id,
+                description=example.description,
+                code=lambda_.Code.from_asset(os.fspath(example.path), exclude=["__pycache__", "*.pyc"]),
+                handler=example.handler,
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                architecture=lambda_.Architecture.ARM_64,
+                memory_size=512,
+                timeout=Duration.seconds(60),
+                log_group=logs.LogGroup(
+                    self,
+                    f"{example.construct_id}Logs",
+                    retention=logs.RetentionDays.TWO_WEEKS,
+                    removal_policy=RemovalPolicy.DESTROY if ephemeral else RemovalPolicy.RETAIN,
+                ),
+                environment={"COVERAGE_LOG_LEVEL": "INFO"},
+            )
+            instrumentation.instrument(function, zero_code=example.zero_code)
+            acknowledge(function, "AwsSolutions-L1", "The examples run on Python 3.12 like the pipeline; the coverage layer is validated on 3.9-3.13.")
+            self.functions[example.construct_id] = function
+        self._grant_combiner(self.functions["CoverageCombiner"], instrumentation)
+
+    @staticmethod
+    def _grant_combiner(function: lambda_.Function, instrumentation: CoverageInstrumentation) -> None:
+        # The seed's combiner reads raw files itself (combine_coverage_files) and writes one report
+        # under {p}examples/: the only example that reads, and only what it combines.
+        bucket, prefix = instrumentation.bucket, instrumentation.prefix
+        function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}raw/*")]))
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{prefix}{COMBINER_OUTPUT_AREA}*")])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}raw/*"]}},
+            )
+        )
+        for pattern in (f"{prefix}raw/*", f"{prefix}{COMBINER_OUTPUT_AREA}*"):
+            acknowledge(
+                function,
+                object_wildcard(bucket, pattern),
+                "The seed's combiner example merges whatever raw files its event names and writes its report under examples/; nothing else.",
+            )

@@ -1,0 +1,118 @@
+"""The coverage layer as CDK layer versions: the built zips from dist/, or a staged copy of layer_src/."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import coverage
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infrastructure import layer_build
+
+# Context key: `auto` (dist/ zips when present, else layer_src/), `dist` (zips required) or `layer_src`.
+LAYER_SOURCE_CONTEXT = "coverageLayerSource"
+LAYER_SOURCES = ("auto", "dist", "layer_src")
+# CDK's own Runtime constants: the layer/function compatibility check compares them by identity.
+COMPATIBLE_RUNTIMES = tuple(getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_")) for runtime in layer_build.RUNTIMES)
+CDK_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class LayerSourceError(RuntimeError):
+    """The requested layer source is not available."""
+
+
+@dataclass(frozen=True)
+class LayerAsset:
+    """Where one layer version's content comes from and which architectures it serves."""
+
+    path: Path
+    architectures: tuple[str, ...]
+    source: str
+
+
+def dist_zips(dist: Path = layer_build.DEFAULT_DIST) -> dict[str, Path]:
+    """This version's built zips by architecture name, as `make build` writes them."""
+    version = layer_build.layer_version()
+    found = {}
+    for architecture in layer_build.ARCHITECTURES:
+        path = dist / layer_build.zip_name(version, architecture)
+        if path.is_file():
+            found[architecture] = path
+    return found
+
+
+def stage_layer_src(target: Path) -> Path:
+    """Lay out layer_src/ plus coverage.py's pure-Python modules as the layer's /opt tree.
+
+    Only the fallback for synth without `make build`: coverage.py's compiled tracer is left out, so
+    this layer serves both architectures and measures with `sysmon` (3.12+) or the Python tracer.
+    """
+    shutil.copytree(
+        layer_build.LAYER_SRC / "coverage_wrapper",
+        target / "python" / "coverage_wrapper",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    shutil.copytree(
+        Path(coverage.__file__).parent,
+        target / "python" / "coverage",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd", "*.pyi", "*.scss"),
+    )
+    for relative in layer_build.EXECUTABLES:
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(layer_build.LAYER_SRC / relative, destination)
+        destination.chmod(destination.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return target
+
+
+def resolve_layer_assets(requested: str = "auto", dist: Path = layer_build.DEFAULT_DIST) -> list[LayerAsset]:
+    """The layer contents to deploy for the `coverageLayerSource` context value."""
+    if requested not in LAYER_SOURCES:
+        raise LayerSourceError(f"{LAYER_SOURCE_CONTEXT}={requested!r}: expected one of {', '.join(LAYER_SOURCES)}")
+    zips = dist_zips(dist) if requested != "layer_src" else {}
+    if zips:
+        return [LayerAsset(path, (architecture,), "dist") for architecture, path in sorted(zips.items())]
+    if requested == "dist":
+        raise LayerSourceError(f"{LAYER_SOURCE_CONTEXT}=dist but {dist} holds no layer zip of this version: run `make build`")
+    # A fresh directory per synth: parallel synths (pytest -n) never see each other's half-copied tree.
+    staged = Path(tempfile.mkdtemp(prefix="cdk-coverage-layer-"))
+    atexit.register(shutil.rmtree, staged, True)
+    return [LayerAsset(stage_layer_src(staged), tuple(layer_build.ARCHITECTURES), "layer_src")]
+
+
+class CoverageLayer(Construct):
+    """One layer version per architecture (or one for both, from layer_src/); `for_architecture` picks."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, source: str = "auto", removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+        super().__init__(scope, construct_id)
+        self.assets = resolve_layer_assets(source)
+        self.source = self.assets[0].source
+        self.versions: dict[str, lambda_.LayerVersion] = {}
+        version = layer_build.layer_version()
+        for asset in self.assets:
+            label = asset.architectures[0] if len(asset.architectures) == 1 else "universal"
+            layer = lambda_.LayerVersion(
+                self,
+                "Arm64" if label == "arm64" else "X8664" if label == "x86_64" else "Universal",
+                code=lambda_.Code.from_asset(os.fspath(asset.path)),
+                compatible_runtimes=list(COMPATIBLE_RUNTIMES),
+                compatible_architectures=[CDK_ARCHITECTURES[name] for name in asset.architectures],
+                layer_version_name=f"{layer_build.LAYER_NAME}-{label}",
+                description=f"Lambda Coverage Layer {version} ({label}, built from {asset.source})",
+                license="MIT",
+                removal_policy=removal_policy,
+            )
+            for architecture in asset.architectures:
+                self.versions[architecture] = layer
+
+    def for_architecture(self, architecture: lambda_.Architecture) -> lambda_.ILayerVersion:
+        """The layer version that serves functions of `architecture`."""
+        return self.versions[architecture.name]
