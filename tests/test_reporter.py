@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import re
@@ -18,7 +19,7 @@ from coverage_wrapper.validation import InvalidDataFile
 from fixtures.reporter.support import measure_sample_app, publish_combined, publish_sources
 from services.reporter import Group, normalize_path_prefix, refresh_dashboard, render_group, write_daily_rollup
 from services.reporter.pages import badge_color
-from services.reporter.render import MissingCombinedData
+from services.reporter.render import NOT_ANALYZED, MissingCombinedData
 
 PREFIX = "coverage/"
 DATE = "2026-11-23"
@@ -183,6 +184,22 @@ def test_missing_blobs_still_write_reports_and_list_files_as_unavailable(s3, buc
     dashboard = get_text(s3, bucket, PREFIX + "reports/index.html")
     assert "1 file(s) without source" in dashboard
     assert "../combined/orders/2026-11-23/v1/html/unavailable.html" in dashboard
+
+
+def test_source_coverage_py_cannot_parse_is_listed_as_unavailable(s3, bucket, measured):
+    sample = measured["line"]
+    base = publish(s3, bucket, sample)
+    broken = b"def total(:\n    return <b>\n"
+    digest = hashlib.sha256(broken).hexdigest()
+    s3.put_object(Bucket=bucket, Key=keys.source_blob_key(PREFIX, digest), Body=broken)
+    manifest_key = keys.sources_manifest_key(PREFIX, "orders", "v1")
+    manifest = json.loads(get_text(s3, bucket, manifest_key))
+    manifest["files"]["app/orders.py"] = {"sha256": digest, "size": len(broken)}
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest))
+    summary = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+    assert summary["files_with_source"] == 5
+    assert [(e["path"], e["reason"]) for e in summary["unavailable"]] == [("app/orders.py", NOT_ANALYZED)]
+    assert "app/orders.py" not in json.loads(get_text(s3, bucket, base + "coverage.json"))["files"]
 
 
 def test_without_a_source_snapshot_every_report_is_still_written(s3, bucket, measured):

@@ -38,6 +38,9 @@ UNAVAILABLE_NOTE = (
 )
 
 
+NOT_ANALYZED = "coverage.py could not analyze the source (it does not parse as Python)"
+
+
 class MissingCombinedData(LookupError):
     """The group has no combined data file to report on."""
 
@@ -177,6 +180,18 @@ def _drop_unsafe_paths(data_path: str) -> dict[str, list[int]]:
     return unsafe
 
 
+def _not_analyzed(data_path: str, snapshot: SourceSnapshot, reported: set[str], path_prefix: str) -> dict[str, list[int]]:
+    """Files with source that coverage.py still skipped (it is not Python it can parse), with their executed lines."""
+    from coverage import CoverageData
+
+    skipped = [path for path in snapshot.available if path_prefix + path not in reported]
+    if not skipped:
+        return {}
+    data = CoverageData(basename=data_path)
+    data.read()
+    return {path: sorted(data.lines(path) or []) for path in skipped}
+
+
 def _neutral_xml_sources(xml_path: str, root: str) -> None:
     """Cobertura's <source> would name the temporary folder; paths are relative to the source root instead."""
     with open(xml_path, encoding="utf-8") as handle:
@@ -252,6 +267,7 @@ def build_reports(
             title = f"Coverage of {group.function} {group.version} on {group.date}"
             with _reporting_directory(snapshot.root):
                 cov = Coverage(data_file=mapped_path, config_file=False)
+                cov.set_option("run:disable_warnings", ["couldnt-parse"])  # such files are listed as unavailable
                 cov.load()
                 cov.json_report(outfile=os.path.join(out_dir, JSON_REPORT), ignore_errors=True, pretty_print=True)
                 cov.lcov_report(outfile=os.path.join(out_dir, LCOV_REPORT), ignore_errors=True)
@@ -261,12 +277,13 @@ def build_reports(
             _neutral_xml_sources(os.path.join(out_dir, XML_REPORT), snapshot.root)
             with open(os.path.join(out_dir, JSON_REPORT), encoding="utf-8") as handle:
                 report = json.load(handle)
+            without_source.update(_not_analyzed(clean_path, snapshot, set(report["files"]), path_prefix))
         else:
             report = _empty_reports(out_dir, has_arcs)
     unavailable = [
         {
             "path": path_prefix + path if check_path(path) is None else path,
-            "reason": snapshot.unavailable.get(path, "the source could not be read"),
+            "reason": snapshot.unavailable.get(path, NOT_ANALYZED),
             "executed_lines": lines,
         }
         for path, lines in sorted(without_source.items())
