@@ -14,7 +14,6 @@ import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
-import io
 import json
 import os
 import platform
@@ -106,7 +105,7 @@ def _pyenv_root() -> Path | None:
 
 
 def find_interpreter(runtime: str) -> Path | None:
-    """The newest local CPython `runtime` (pyenv's versions first, then `python3.X` on PATH), or None."""
+    """The newest local CPython `runtime`: pyenv's versions, `python3.X` on PATH, or the one running this."""
     root = _pyenv_root()
     if root is not None and (root / "versions").is_dir():
         pattern = re.compile(rf"^{re.escape(runtime)}\.(\d+)$")
@@ -118,7 +117,12 @@ def find_interpreter(runtime: str) -> Path | None:
         if candidates:
             return max(candidates)[1]
     on_path = shutil.which(f"python{runtime}")
-    return Path(on_path) if on_path else None
+    if on_path:
+        return Path(on_path)
+    if runtime == "%d.%d" % sys.version_info[:2]:
+        base = Path(sys.base_prefix) / "bin" / f"python{runtime}"
+        return base if base.is_file() else Path(sys.executable)
+    return None
 
 
 # -- coverage.py wheels ----------------------------------------------------------------------------
@@ -717,7 +721,10 @@ def _measured_lines(data_files: Sequence[str], module_file: str) -> set[int]:
     lines: set[int] = set()
     for data_file in data_files:
         data = coverage.CoverageData(basename=data_file)
-        data.read()
+        try:
+            data.read()
+        except coverage.CoverageException:
+            continue  # an unreadable file measured nothing; the caller reports the missing lines
         for measured in data.measured_files():
             if measured.endswith("/" + module_file):
                 lines |= set(data.lines(measured) or ())
@@ -730,26 +737,28 @@ def _base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def check_runtime(opt: Path, runtime: str, interpreter: Path, work: Path) -> RuntimeCheck:
-    """Run the extracted layer in one interpreter: decorator, zero-code mode and the extension's start."""
-    check = RuntimeCheck(runtime, str(interpreter))
-    site_packages = opt / _site_packages(runtime)
+def _run(command: Sequence[str], work: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=work, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, -1, "", "timed out after 120 s")
+
+
+def _check_decorated(opt: Path, runtime: str, interpreter: Path, work: Path, check: RuntimeCheck) -> None:
+    """`@coverage_handler` in an interpreter without site-packages: passthrough, no boto3, a flush, reports."""
     manifest = json.loads((opt / MANIFEST_NAME).read_text(encoding="utf-8"))
     bytecode = "bytecode" if manifest["runtimes"][f"python{runtime}"].get("bytecode") else "source"
-    for scenario in ("decorated", "zero_code", "stubs"):
-        (work / scenario).mkdir(parents=True, exist_ok=True)
+    function_dir, stubs, outbox = work / "decorated", work / "stubs", work / "outbox-decorated"
+    function_dir.mkdir(parents=True, exist_ok=True)
+    (function_dir / "fn_decorated.py").write_text(_FUNCTION_DECORATED)
     for relative, text in _STUBS.items():
-        (work / "stubs" / relative).parent.mkdir(parents=True, exist_ok=True)
-        (work / "stubs" / relative).write_text(text)
-    (work / "decorated" / "fn_decorated.py").write_text(_FUNCTION_DECORATED)
-    (work / "zero_code" / "fn.py").write_text(_FUNCTION_ZERO_CODE)
-
-    outbox = work / "outbox-decorated"
-    done = subprocess.run(
-        [str(interpreter), "-I", "-S", "-c", _DECORATED_SCRIPT, str(opt), str(work / "decorated"), str(work / "stubs"), str(outbox), bytecode],
-        capture_output=True, text=True, timeout=120, cwd=work, check=False,
-        env=_base_env(
-            COVERAGE_SOURCE_ROOT=str(work / "decorated"), COVERAGE_OUTBOX_DIR=str(outbox),
+        (stubs / relative).parent.mkdir(parents=True, exist_ok=True)
+        (stubs / relative).write_text(text)
+    done = _run(
+        [str(interpreter), "-I", "-S", "-c", _DECORATED_SCRIPT, str(opt), str(function_dir), str(stubs), str(outbox), bytecode],
+        work,
+        _base_env(
+            COVERAGE_SOURCE_ROOT=str(function_dir), COVERAGE_OUTBOX_DIR=str(outbox),
             COVERAGE_FLUSH_INVOCATIONS="2", COVERAGE_S3_BUCKET="layer-validation-bucket",
             AWS_LAMBDA_FUNCTION_NAME="layer-validation",
         ),
@@ -757,46 +766,63 @@ def check_runtime(opt: Path, runtime: str, interpreter: Path, work: Path) -> Run
     report = _report_line(done.stdout)
     if report is None:
         check.problems.append(f"decorator run crashed (exit {done.returncode}): {_last_line(done.stderr)}")
-    else:
-        check.coverage = report.get("coverage", "")
-        check.problems += [f"decorator: {p}" for p in report["problems"]]
-        if report["flush_files"]:
-            lines = _measured_lines(report["flush_files"], "fn_decorated.py")
-            if not _DECORATED_BODY_LINES <= lines:
-                check.problems.append(f"decorator: handler lines {sorted(_DECORATED_BODY_LINES)} not measured (got {sorted(lines)})")
+        return
+    check.coverage = report.get("coverage", "")
+    check.problems += [f"decorator: {problem}" for problem in report["problems"]]
+    if report["flush_files"]:
+        lines = _measured_lines(report["flush_files"], "fn_decorated.py")
+        if not _DECORATED_BODY_LINES <= lines:
+            check.problems.append(f"decorator: handler lines {sorted(_DECORATED_BODY_LINES)} not measured (got {sorted(lines)})")
 
-    outbox = work / "outbox-zero-code"
-    done = subprocess.run(
+
+def _check_zero_code(opt: Path, runtime: str, interpreter: Path, work: Path, check: RuntimeCheck) -> None:
+    """The exec wrapper around an imitation of the runtime's bootstrap: the handler module's init is measured."""
+    function_dir, outbox = work / "zero_code", work / "outbox-zero-code"
+    function_dir.mkdir(parents=True, exist_ok=True)
+    (function_dir / "fn.py").write_text(_FUNCTION_ZERO_CODE)
+    lambda_path = [function_dir, opt / _site_packages(runtime), opt / "python"]  # what Lambda puts on PYTHONPATH
+    done = _run(
         [str(opt / EXEC_WRAPPER), str(interpreter), "-s", "-c", _BOOTSTRAP_IMITATION],
-        capture_output=True, text=True, timeout=120, cwd=work, check=False,
-        env=_base_env(
-            _HANDLER="fn.handler", LAMBDA_TASK_ROOT=str(work / "zero_code"),
-            PYTHONPATH=os.pathsep.join([str(work / "zero_code"), str(site_packages), str(opt / "python")]),
-            COVERAGE_SOURCE_ROOT=str(work / "zero_code"), COVERAGE_OUTBOX_DIR=str(outbox),
+        work,
+        _base_env(
+            _HANDLER="fn.handler", LAMBDA_TASK_ROOT=str(function_dir),
+            PYTHONPATH=os.pathsep.join(str(p) for p in lambda_path),
+            COVERAGE_SOURCE_ROOT=str(function_dir), COVERAGE_OUTBOX_DIR=str(outbox),
             COVERAGE_FLUSH_INVOCATIONS="1", AWS_LAMBDA_FUNCTION_NAME="layer-validation-zero-code",
         ),
     )  # fmt: skip
     report = _report_line(done.stdout)
     if done.returncode != 0 or report is None:
         check.problems.append(f"zero-code run failed (exit {done.returncode}): {_last_line(done.stderr)}")
-    else:
-        if report["result"] != {"greeting": "hello from fn.py", "n": 1}:
-            check.problems.append(f"zero-code: unexpected handler result {report['result']!r}")
-        if report["_HANDLER"] != "coverage_wrapper.instrument.handler":
-            check.problems.append("zero-code: the exec wrapper did not take over _HANDLER")
-        lines = _measured_lines([str(p) for p in sorted((outbox / "pending").glob("*.coverage"))], "fn.py")
-        if not _ZERO_CODE_MODULE_LINES | _ZERO_CODE_BODY_LINES <= lines:
-            check.problems.append(
-                f"zero-code: module-level lines {sorted(_ZERO_CODE_MODULE_LINES)} and handler line "
-                f"{sorted(_ZERO_CODE_BODY_LINES)} of fn.py should be measured (got {sorted(lines)})"
-            )
+        return
+    if report["result"] != {"greeting": "hello from fn.py", "n": 1}:
+        check.problems.append(f"zero-code: unexpected handler result {report['result']!r}")
+    if report["_HANDLER"] != "coverage_wrapper.instrument.handler":
+        check.problems.append("zero-code: the exec wrapper did not take over _HANDLER")
+    lines = _measured_lines([str(p) for p in sorted((outbox / "pending").glob("*.coverage"))], "fn.py")
+    if not _ZERO_CODE_MODULE_LINES | _ZERO_CODE_BODY_LINES <= lines:
+        check.problems.append(
+            f"zero-code: module-level lines {sorted(_ZERO_CODE_MODULE_LINES)} and handler line "
+            f"{sorted(_ZERO_CODE_BODY_LINES)} of fn.py should be measured (got {sorted(lines)})"
+        )
 
-    done = subprocess.run(
-        [str(interpreter), "-I", "-S", str(opt / EXTENSION)],
-        capture_output=True, text=True, timeout=60, cwd=work, check=False, env=_base_env(),
-    )  # fmt: skip
+
+def _check_extension(opt: Path, interpreter: Path, work: Path, check: RuntimeCheck) -> None:
+    """The extension finds coverage_wrapper from the layer and explains that it needs the Extensions API."""
+    done = _run([str(interpreter), "-I", "-S", str(opt / EXTENSION)], work, _base_env())
     if done.returncode != 1 or "AWS_LAMBDA_RUNTIME_API is not set" not in done.stdout:
-        check.problems.append(f"extension did not start from the layer (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}")
+        check.problems.append(
+            f"extension did not start from the layer (exit {done.returncode}): {_last_line(done.stderr or done.stdout)}"
+        )
+
+
+def check_runtime(opt: Path, runtime: str, interpreter: Path, work: Path) -> RuntimeCheck:
+    """Run the extracted layer in one interpreter: decorator, zero-code mode and the extension's start."""
+    check = RuntimeCheck(runtime, str(interpreter))
+    work.mkdir(parents=True, exist_ok=True)
+    _check_decorated(opt, runtime, interpreter, work, check)
+    _check_zero_code(opt, runtime, interpreter, work, check)
+    _check_extension(opt, interpreter, work, check)
     return check
 
 
@@ -843,8 +869,12 @@ def validate(zips: Sequence[Path], run_layer: bool = True) -> ValidationReport:
         extract_as_opt(runnable[0], opt)
         available = [(r, p) for r, p in interpreters.items() if p is not None]
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(RUNTIMES)) as pool:
-            futures = [pool.submit(check_runtime, opt, r, p, Path(scratch) / f"work-{r}") for r, p in available]
-            report.runtime_checks = [future.result() for future in futures]
+            futures = {r: pool.submit(check_runtime, opt, r, p, Path(scratch) / f"work-{r}") for r, p in available}
+            for (runtime, interpreter), future in zip(available, futures.values()):
+                try:
+                    report.runtime_checks.append(future.result())
+                except Exception as exc:  # a check that breaks is a failed check, reported like the others
+                    report.runtime_checks.append(RuntimeCheck(runtime, str(interpreter), [f"check crashed: {exc!r}"]))
     return report
 
 
