@@ -44,22 +44,35 @@ deploy: ## Publish the layer to AWS (REGION=us-east-1)
 	@$(PY) -m infrastructure.layer_build deploy --region $(REGION)
 
 cdk-synth: ## Synthesize the CDK app
-	@echo "make cdk-synth: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	$(PY) -m infrastructure.cdk.app $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-deploy: ## Deploy the pipeline and examples with CDK
-	@echo "make cdk-deploy: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	@$(PY) -m infrastructure.cdk.credentials cdk-deploy
+	npx --yes aws-cdk@2 deploy LambdaCoverageLayerStack --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-destroy: ## Destroy the CDK stack
-	@echo "make cdk-destroy: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	@$(PY) -m infrastructure.cdk.credentials cdk-destroy
+	npx --yes aws-cdk@2 destroy LambdaCoverageLayerStack --force
 
 test-deploy: ## Deploy the testing stack to AWS
-	@echo "make test-deploy: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	@$(PY) -m infrastructure.cdk.credentials test-deploy
+	npx --yes aws-cdk@2 deploy LambdaCoverageLayerTestStack -c testStack=true --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 test-all: ## Build, deploy and load-test on AWS
-	@echo "make test-all: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	@$(PY) -m infrastructure.cdk.credentials test-all
+	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
+	$(MAKE) --no-print-directory test-deploy
+	$(PY) -m infrastructure.cdk.smoke --stack LambdaCoverageLayerTestStack
 
 test-destroy: ## Destroy the testing stack
-	@echo "make test-destroy: not available yet (CDK issue)"; exit 1
+	@$(MAKE) --no-print-directory install-deps
+	@$(PY) -m infrastructure.cdk.credentials test-destroy
+	npx --yes aws-cdk@2 destroy LambdaCoverageLayerTestStack -c testStack=true --force
 
 demo: install-deps ## Run the whole pipeline locally and write ./coverage-reports/
 	@echo "make demo: the local pipeline is not available yet (embedded default issue)"; exit 1

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import aws_cdk as cdk
 
-from .layer import LAYER_SOURCE_CONTEXT
+from .layer import LAYER_ARN_CONTEXT, LAYER_SOURCE_CONTEXT
 from .nag import add_checks
 from .stack import STACK_NAME, TEST_STACK_NAME, LambdaCoverageLayerStack
 
@@ -46,6 +46,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         TEST_STACK_NAME if test_stack else STACK_NAME,
         prefix=str(app.node.try_get_context(PREFIX_CONTEXT) or "coverage/"),
         layer_source=str(app.node.try_get_context(LAYER_SOURCE_CONTEXT) or "auto"),
+        layer_arn=str(app.node.try_get_context(LAYER_ARN_CONTEXT) or "") or None,
         powertools_layer_version=int(app.node.try_get_context(POWERTOOLS_CONTEXT) or 27),
         ephemeral=test_stack,
         description="Lambda Coverage Layer: coverage bucket, layer, intake/combine pipeline and examples",

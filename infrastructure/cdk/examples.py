@@ -66,7 +66,8 @@ class ExampleFunctions(Construct):
                     retention=logs.RetentionDays.TWO_WEEKS,
                     removal_policy=RemovalPolicy.DESTROY if ephemeral else RemovalPolicy.RETAIN,
                 ),
-                environment={"COVERAGE_LOG_LEVEL": "INFO"},
+                # The test stack flushes every invocation (the seed's behaviour) so `make test-all` sees files at once.
+                environment={"COVERAGE_LOG_LEVEL": "INFO", **({"COVERAGE_FLUSH_INVOCATIONS": "1"} if ephemeral else {})},
             )
             instrumentation.instrument(function, zero_code=example.zero_code)
             acknowledge(function, "AwsSolutions-L1", "The examples run on Python 3.12 like the pipeline; the coverage layer is validated on 3.9-3.13.")

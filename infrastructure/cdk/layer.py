@@ -19,6 +19,8 @@ from infrastructure import layer_build
 
 # Context key: `auto` (dist/ zips when present, else layer_src/), `dist` (zips required) or `layer_src`.
 LAYER_SOURCE_CONTEXT = "coverageLayerSource"
+# Context key: the ARN of a layer version published before (`make deploy`); nothing is published then.
+LAYER_ARN_CONTEXT = "coverageLayerArn"
 LAYER_SOURCES = ("auto", "dist", "layer_src")
 # CDK's own Runtime constants: the layer/function compatibility check compares them by identity.
 COMPATIBLE_RUNTIMES = tuple(getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_")) for runtime in layer_build.RUNTIMES)
@@ -91,11 +93,26 @@ def resolve_layer_assets(requested: str = "auto", dist: Path = layer_build.DEFAU
 class CoverageLayer(Construct):
     """One layer version per architecture (or one for both, from layer_src/); `for_architecture` picks."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, source: str = "auto", removal_policy: RemovalPolicy = RemovalPolicy.RETAIN) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        source: str = "auto",
+        existing_arn: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.versions: dict[str, lambda_.ILayerVersion] = {}
+        if existing_arn:
+            # A layer already published (`make deploy`, LAYER_ARN=...): the stack attaches it, publishes nothing.
+            self.assets: list[LayerAsset] = []
+            self.source = "existing"
+            existing = lambda_.LayerVersion.from_layer_version_arn(self, "Existing", existing_arn)
+            self.versions = {architecture: existing for architecture in layer_build.ARCHITECTURES}
+            return
         self.assets = resolve_layer_assets(source)
         self.source = self.assets[0].source
-        self.versions: dict[str, lambda_.LayerVersion] = {}
         version = layer_build.layer_version()
         for asset in self.assets:
             label = asset.architectures[0] if len(asset.architectures) == 1 else "universal"

@@ -30,6 +30,7 @@ class LambdaCoverageLayerStack(Stack):
         *,
         prefix: str = DEFAULT_PREFIX,
         layer_source: str = "auto",
+        layer_arn: str | None = None,
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
         ephemeral: bool = False,
         **kwargs: Any,
@@ -39,7 +40,11 @@ class LambdaCoverageLayerStack(Stack):
         self.access_logs = access_log_bucket(self, "AccessLogs", ephemeral=ephemeral)
         self.bucket = coverage_bucket(self, "CoverageBucket", prefix=self.prefix, access_logs=self.access_logs, ephemeral=ephemeral)
         self.layer = CoverageLayer(
-            self, "CoverageLayer", source=layer_source, removal_policy=RemovalPolicy.DESTROY if ephemeral else RemovalPolicy.RETAIN
+            self,
+            "CoverageLayer",
+            source=layer_source,
+            existing_arn=layer_arn,
+            removal_policy=RemovalPolicy.DESTROY if ephemeral else RemovalPolicy.RETAIN
         )
         self.pipeline = PipelineFunctions(
             self,
@@ -61,13 +66,10 @@ class LambdaCoverageLayerStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "CoverageBucketName", value=self.bucket.bucket_name, description="The coverage bucket")
         CfnOutput(self, "CoveragePrefix", value=self.prefix, description="COVERAGE_S3_PREFIX of every instrumented function")
-        for architecture, layer in sorted(self.layer.versions.items()):
-            CfnOutput(
-                self,
-                "CoverageLayerArn" + ("" if architecture == "arm64" else "X8664"),
-                value=layer.layer_version_arn,
-                description=f"Coverage layer version for {architecture} functions (built from {self.layer.source})",
-            )
+        # One version per architecture (the same one when built from layer_src/ or given as LAYER_ARN).
+        CfnOutput(self, "CoverageLayerArn", value=self.layer.versions["arm64"].layer_version_arn, description="Coverage layer for arm64 functions")
+        CfnOutput(self, "CoverageLayerArnX8664", value=self.layer.versions["x86_64"].layer_version_arn, description="Coverage layer for x86_64 functions")
+        CfnOutput(self, "CoverageLayerSource", value=self.layer.source, description="dist (built zips), layer_src (staged sources) or existing (LAYER_ARN)")
         CfnOutput(self, "IntakeStateMachineArn", value=self.workflow.intake.state_machine_arn)
         CfnOutput(self, "CombineStateMachineArn", value=self.workflow.combine.state_machine_arn)
         CfnOutput(self, "DashboardKey", value=f"{self.prefix}reports/index.html", description="S3 key of the dashboard")
