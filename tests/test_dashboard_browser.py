@@ -37,8 +37,8 @@ def downloaded_tree(s3, bucket, tmp_path):
         publish_sources(s3, bucket, PREFIX, function, version, sample.root, skip_blobs=skip)
         publish_combined(s3, bucket, PREFIX, function, DATE, version, sample.relative_data)
         summaries[function] = render_group(s3, bucket, PREFIX, Group(function, DATE, version))
-    refresh_dashboard(s3, bucket, PREFIX)
     write_daily_rollup(s3, bucket, PREFIX, DATE)
+    refresh_dashboard(s3, bucket, PREFIX)
     site = tmp_path / "site"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
         for item in page.get("Contents", []):
@@ -111,7 +111,10 @@ def test_dashboard_over_http_lists_functions_and_opens_reports(served, browser):
     page.get_by_role("link", name="app/orders.py").click()
     page.wait_for_load_state("load")
     assert page.get_by_text("subtotal -= discount_for").first.is_visible()
-    page.goto(f"{base_url}/{PREFIX}daily/{DATE}/index.html")
+    page.goto(f"{base_url}/{PREFIX}reports/index.html")
+    page.get_by_role("link", name=DATE).click()
+    page.wait_for_load_state("load")
+    assert page.title() == f"Coverage on {DATE}"
     assert page.locator("#groups tr.group").count() == 2
     assert problems == []
 

@@ -256,6 +256,7 @@ def test_dashboard_links_badges_and_deduplicated_history(s3, bucket, measured):
         group: render_group(s3, bucket, PREFIX, Group(*group))
         for group in (("orders", DATE, "v1"), ("orders", "2026-11-24", "v2"), ("billing", DATE, "b1"))
     }
+    write_daily_rollup(s3, bucket, PREFIX, DATE)
     first = refresh_dashboard(s3, bucket, PREFIX)
     second = refresh_dashboard(s3, bucket, PREFIX)
     assert first["groups"] == 4 and first["history_points"] == second["history_points"] == 3
@@ -274,10 +275,10 @@ def test_dashboard_links_badges_and_deduplicated_history(s3, bucket, measured):
     existing = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])}
     html_reports = [h for h in parser.hrefs if h.endswith("html/index.html")]
     assert len(html_reports) == 3
+    assert "../daily/2026-11-23/index.html" in parser.hrefs and "../daily/2026-11-24/index.html" not in parser.hrefs
     for link in parser.hrefs + parser.images:
         assert not link.startswith(("/", "http")), link
-        if "/daily/" not in link:  # the daily roll-up is written by its own call
-            assert posixpath.normpath(posixpath.join(posixpath.dirname(index_key), link)) in existing, link
+        assert posixpath.normpath(posixpath.join(posixpath.dirname(index_key), link)) in existing, link
     badge = ET.fromstring(get_text(s3, bucket, PREFIX + "reports/badges/orders.svg"))
     latest = summaries[("orders", "2026-11-24", "v2")]["percent"]
     assert f"{latest:.0f}%" in "".join(badge.itertext())

@@ -157,6 +157,15 @@ def _history_by_function(history: dict) -> dict[str, list[dict]]:
     return by_function
 
 
+def rolled_up_dates(client: Any, bucket: str, prefix: str) -> list[str]:
+    """Dates that have a daily roll-up, newest first: the dashboard links only to pages that exist."""
+    base = f"{keys.normalize_prefix(prefix)}daily/"
+    dates = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, Delimiter="/"):
+        dates.extend(p["Prefix"][len(base) :].rstrip("/") for p in page.get("CommonPrefixes", []))
+    return sorted((d for d in dates if keys.is_date(d)), reverse=True)
+
+
 def refresh_dashboard(client: Any, bucket: str, prefix: str) -> dict:
     """Rewrite {p}reports/: history.json (one new point per newly rendered group), badges and index.html."""
     now = utc_now()
@@ -177,8 +186,8 @@ def refresh_dashboard(client: Any, bucket: str, prefix: str) -> dict:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(write_badge, functions))
-    _put(client, bucket, reports + INDEX, pages.dashboard_page(summaries, _history_by_function(history), now),
-         "text/html; charset=utf-8")
+    page = pages.dashboard_page(summaries, _history_by_function(history), now, rolled_up_dates(client, bucket, prefix))
+    _put(client, bucket, reports + INDEX, page, "text/html; charset=utf-8")
     return {"functions": len(functions), "groups": len(summaries), "history_points": len(history["points"]), "generated_at": now}
 
 

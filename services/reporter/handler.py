@@ -71,9 +71,10 @@ def dashboard_handler(event: dict | None, context: Any) -> dict:
     _bind_logging(event, context, f"dashboard/{date or 'all'}")
     config = ReporterConfig.from_env()
     client = s3_client()
-    result: dict[str, Any] = {"dashboard": refresh_dashboard(client, config.bucket, config.prefix)}
-    if date:
+    result: dict[str, Any] = {}
+    if date:  # the roll-up first, so the refreshed dashboard links to it
         rollup = write_daily_rollup(client, config.bucket, config.prefix, date)
         result["daily"] = {"date": rollup["date"], "groups": len(rollup["groups"]), "totals": rollup["totals"]}
+    result["dashboard"] = refresh_dashboard(client, config.bucket, config.prefix)
     logger.info("Dashboard refreshed", operation="dashboard", date=date, **result["dashboard"])
     return result

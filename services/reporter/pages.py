@@ -205,7 +205,8 @@ _GROUP_HEAD = (
 )
 
 
-def dashboard_page(summaries: list[dict], history_by_function: dict[str, list[dict]], generated_at: str) -> str:
+def dashboard_page(summaries: list[dict], history_by_function: dict[str, list[dict]], generated_at: str,
+                   daily_dates: Iterable[str] = ()) -> str:
     """The dashboard at {p}reports/index.html: functions with badge and trend, every group, every day."""
     latest: dict[str, dict] = {}
     for summary in summaries:
@@ -223,8 +224,7 @@ def dashboard_page(summaries: list[dict], history_by_function: dict[str, list[di
             f"<td><code>{esc(newest.get('version', ''))}</code></td><td>{esc(newest.get('date', ''))}</td>"
             f"<td>{trend_svg(history_by_function.get(function, []))}</td></tr>"
         )
-    dates = sorted({s["date"] for s in summaries}, reverse=True)
-    day_links = " · ".join(f'<a href="{href("..", "daily", d, "index.html")}">{esc(d)}</a>' for d in dates)
+    day_links = " · ".join(f'<a href="{href("..", "daily", d, "index.html")}">{esc(d)}</a>' for d in daily_dates)
     ordered = sorted(summaries, key=_recency, reverse=True)
     ordered.sort(key=lambda s: s["function"])
     body = (
