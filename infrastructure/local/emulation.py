@@ -201,10 +201,10 @@ class LocalAws:
 
     def start_combine(self, execution_input: Any, name: str | None = None) -> str:
         """Start the combine state machine with any input (as from the console); its execution ARN."""
-        arguments = {"stateMachineArn": self.combine_state_machine_arn, "input": json.dumps(execution_input)}
-        if name:
-            arguments["name"] = name
-        return self.client("stepfunctions").start_execution(**arguments)["executionArn"]
+        # AWS names an unnamed execution with a UUID; moto would name every one "None".
+        return self.client("stepfunctions").start_execution(
+            stateMachineArn=self.combine_state_machine_arn, name=name or str(uuid.uuid4()), input=json.dumps(execution_input)
+        )["executionArn"]
 
     def start_rebuild(self, function: str, date: str, version: str | None = None) -> str:
         request = {"function": function, "date": date, "mode": "rebuild"}
