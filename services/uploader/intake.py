@@ -60,6 +60,9 @@ class CombineWindow:
 
 
 def window_for(raw: keys.RawKey, now: float, window_seconds: int) -> CombineWindow:
+    """The window of the validation time, not of the upload: the object exists before `now`, and
+    that window's combine only lists raw files after the window ends, so it always sees this file
+    even when its execution was started by an earlier upload."""
     return CombineWindow(raw.function, raw.date, raw.version, int(now // window_seconds), window_seconds)
 
 
