@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -19,9 +21,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> layer_build.BuildResult:
-    """One build per test module into a temporary dist/, reusing the repository's wheel cache."""
-    return layer_build.build(tmp_path_factory.mktemp("dist"), layer_build.DEFAULT_WHEEL_CACHE)
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> layer_build.BuildResult:
+    """One build per test run, shared by the xdist workers, into a temporary dist/ with the repository's wheel cache."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker_id != "master" else base  # the parent is this run's, common to all workers
+    record = shared / "layer-build.json"
+    with open(shared / "layer-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            result = layer_build.build(shared / "layer-dist", layer_build.DEFAULT_WHEEL_CACHE)
+            record.write_text(json.dumps(dataclasses.asdict(result), default=str))
+    saved = json.loads(record.read_text())
+    zips = [layer_build.BuiltZip(z["architecture"], Path(z["path"]), z["size"], z["sha256"]) for z in saved["zips"]]
+    return layer_build.BuildResult(saved["version"], zips, saved["without_bytecode"])
 
 
 def zip_of(built: layer_build.BuildResult, architecture: str) -> Path:
