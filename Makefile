@@ -75,7 +75,7 @@ test-destroy: ## Destroy the testing stack
 	npx --yes aws-cdk@2 destroy LambdaCoverageLayerTestStack -c testStack=true --force
 
 demo: install-deps ## Run the whole pipeline locally and write ./coverage-reports/
-	@echo "make demo: the local pipeline is not available yet (embedded default issue)"; exit 1
+	$(VENV)/bin/lambda-coverage demo --out coverage-reports
 
 load-test: ## Standard load test (2 iterations, 3 workers) on the local emulation
 	@echo "make load-test: not available yet (embedded default issue)"; exit 1

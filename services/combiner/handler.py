@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.uploader.observability import count, powertools
+from services.observability import count, powertools
 from services.uploader.settings import PipelineSettings, s3_client
 
 from .batch import merge_batch

@@ -6,17 +6,16 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+
+from services.observability import powertools, publish
 
 from .config import ReporterConfig
 from .dashboard import refresh_dashboard, write_daily_rollup
 from .render import Group, check_date, compact_summary, render_group
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "coverage-reporter")
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="LambdaCoverage", service=SERVICE)
+logger, tracer = powertools(SERVICE)
 
 
 @lru_cache(maxsize=4)
@@ -40,7 +39,6 @@ def _bind_logging(event: Any, context: Any, fallback_id: str) -> None:
         logger.append_keys(function_request_id=request_id)
 
 
-@metrics.log_metrics
 @tracer.capture_lambda_handler
 def report_handler(event: dict, context: Any) -> dict:
     """{"function", "date", "version"} → renders that group's reports; returns {"summary": {...}}."""
@@ -49,8 +47,7 @@ def report_handler(event: dict, context: Any) -> dict:
     config = ReporterConfig.from_env()
     summary = render_group(s3_client(), config.bucket, config.prefix, group, config.path_prefix)
     if summary["percent"] is not None:
-        metrics.add_dimension(name="function", value=group.function)
-        metrics.add_metric(name="CoveragePercent", unit=MetricUnit.Percent, value=summary["percent"])
+        publish("CoveragePercent", summary["percent"], MetricUnit.Percent, SERVICE, function=group.function)
     logger.info(
         "Reports written",
         operation="report",

@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,18 +101,24 @@ def raw_file_count(manifest: Any) -> int | None:
     return None
 
 
+# The working directory and coverage.py's relative directory are process-wide: one report at a time
+# (the local emulation runs several report handlers in one process).
+_REPORTING_LOCK = threading.Lock()
+
+
 @contextmanager
 def _reporting_directory(root: str) -> Iterator[None]:
     """coverage.py names files relative to the working directory it starts in: make that the source root."""
     from coverage import files
 
-    previous = os.getcwd()
-    os.chdir(root)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-        files.set_relative_directory()
+    with _REPORTING_LOCK:
+        previous = os.getcwd()
+        os.chdir(root)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+            files.set_relative_directory()
 
 
 def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) -> tuple[bool, dict[str, list[int]]]:

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
 from .intake import intake_object
-from .observability import count, powertools
+from services.observability import count, powertools
 from .settings import PipelineSettings, s3_client
 
 SERVICE = "intake"

@@ -1,0 +1,193 @@
+"""`lambda-coverage`: run the pipeline locally, rerun combines, fetch reports, combine local files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = "coverage-reports"
+
+
+def _client(service: str, endpoint: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint) if endpoint else boto3.client(service)
+
+
+def _state_machine_arn(endpoint: str | None, name_part: str) -> str:
+    sfn = _client("stepfunctions", endpoint)
+    matches = [m["stateMachineArn"] for page in sfn.get_paginator("list_state_machines").paginate()
+               for m in page["stateMachines"] if name_part in m["name"]]
+    if not matches:
+        raise SystemExit(f"lambda-coverage: no state machine named like '{name_part}' at {endpoint or 'AWS'}")
+    return matches[-1]
+
+
+def _find_bucket(endpoint: str | None, prefix: str) -> str:
+    s3 = _client("s3", endpoint)
+    for bucket in s3.list_buckets().get("Buckets", []):
+        listed = s3.list_objects_v2(Bucket=bucket["Name"], Prefix=f"{prefix}reports/index.html", MaxKeys=1)
+        if listed.get("KeyCount"):
+            return bucket["Name"]
+    raise SystemExit("lambda-coverage: no bucket holds a dashboard; pass --bucket")
+
+
+def _check_date(text: str) -> str:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-23")
+    return text
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .local.emulation import LocalAws
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with LocalAws(port=args.port, prefix=args.prefix) as aws:
+        print(json.dumps(aws.endpoints.as_dict()), flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo
+
+    terminal = sys.stdout  # the pipeline's Lambdas log to sys.stdout, which the demo sends to a file
+
+    def progress(message: str) -> None:
+        print(f"[demo] {message}", file=terminal, flush=True)
+
+    demo(Path(args.out).resolve(), invocations=args.invocations, environments=args.environments, progress=progress)
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    request = {"function": args.function, "date": args.date, "mode": "rebuild"}
+    if args.version:
+        request["version"] = args.version
+    arn = _state_machine_arn(args.endpoint, pipeline.COMBINE.state_machine_name)
+    sfn = _client("stepfunctions", args.endpoint)
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
+    print(json.dumps({"execution_arn": execution, "input": request}), flush=True)
+    if args.wait:
+        import time
+
+        while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            time.sleep(0.5)
+        print(json.dumps({"status": description["status"], "output": description.get("output"), "error": description.get("error")}))
+        return 0 if description["status"] == "SUCCEEDED" else 1
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from coverage_wrapper.keys import normalize_prefix
+
+    prefix = normalize_prefix(args.prefix)
+    bucket = args.bucket or _find_bucket(args.endpoint, prefix)
+    s3 = _client("s3", args.endpoint)
+    out = Path(args.out).resolve()
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix):]
+            if relative.startswith(("raw/", "sources/")) or relative.endswith("/") or ".." in relative.split("/"):
+                continue
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            count += 1
+    print(f"{count} files from s3://{bucket}/{prefix} → {out}/ (dashboard: {out / 'reports' / 'index.html'})")
+    return 0
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    from coverage_wrapper.merge import merge_data_files
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data_path = out / "coverage.sqlite"
+    result = merge_data_files([str(p) for p in args.paths], str(data_path))
+    for path, rejection in result.rejected:
+        print(f"skipped {path}: {rejection.code}: {rejection.message}", file=sys.stderr)
+    if not result.merged:
+        print("lambda-coverage: no valid coverage data files to combine", file=sys.stderr)
+        return 1
+    summary: dict[str, Any] = {"files_combined": len(result.merged), "files_skipped": len(result.rejected), "combined": str(data_path)}
+    if args.source_root:
+        summary.update(_local_reports(data_path, Path(args.source_root), out))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _local_reports(data_path: Path, source_root: Path, out: Path) -> dict[str, Any]:
+    """Render every report from local sources, through the same reporter the pipeline uses."""
+    from coverage_wrapper.sources import scan_sources
+    from services.reporter.render import Group, build_reports
+    from services.reporter.sources import SourceSnapshot
+
+    snapshot = SourceSnapshot(root=str(source_root), manifest_found=True)
+    snapshot.available = {f.relative_path: f.absolute_path for f in scan_sources(str(source_root))}
+    group = Group(function="local", date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), version="local")
+    summary = build_reports(str(data_path), snapshot, str(out), group)
+    return {"percent": summary.get("percent"), "covered": summary.get("covered"), "statements": summary.get("statements"), "html": str(out / "html" / "index.html")}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lambda-coverage", description=__doc__)
+    verbs = root.add_subparsers(dest="verb", required=True)
+
+    serve = verbs.add_parser("serve", help="keep the local AWS emulation up; prints one JSON line when ready")
+    serve.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    serve.add_argument("--prefix", default="coverage/", help="key prefix (default coverage/)")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = verbs.add_parser("demo", help="run the examples through the whole local pipeline and download the reports")
+    demo.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default ./{DEFAULT_OUT}/)")
+    demo.add_argument("--invocations", type=int, default=0, help="total invocations across the examples (default: every event twice per environment)")
+    demo.add_argument("--environments", type=int, default=3, help="execution environments per function (default 3)")
+    demo.set_defaults(run=cmd_demo)
+
+    rerun = verbs.add_parser("rerun", help="start a rebuild combine (local with --endpoint, else AWS)")
+    rerun.add_argument("--function", required=True)
+    rerun.add_argument("--date", required=True, type=_check_date)
+    rerun.add_argument("--version", help="code version (default: every version of that day)")
+    rerun.add_argument("--endpoint", help="the local emulation's endpoint (from `serve`); omit for AWS")
+    rerun.add_argument("--wait", action="store_true", help="wait for the execution and print its status")
+    rerun.set_defaults(run=cmd_rerun)
+
+    reports = verbs.add_parser("reports", help="download the reports and dashboard")
+    reports.add_argument("--out", required=True)
+    reports.add_argument("--endpoint", help="the local emulation's endpoint; omit for AWS")
+    reports.add_argument("--bucket", help="coverage bucket (default: the one holding a dashboard)")
+    reports.add_argument("--prefix", default="coverage/")
+    reports.set_defaults(run=cmd_reports)
+
+    combine = verbs.add_parser("combine", help="combine local raw .coverage files (no AWS)")
+    combine.add_argument("paths", nargs="+", type=Path)
+    combine.add_argument("--out", required=True, help="folder for coverage.sqlite (and reports with --source-root)")
+    combine.add_argument("--source-root", help="render JSON/HTML/LCOV/Cobertura reports from these sources")
+    combine.set_defaults(run=cmd_combine)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
