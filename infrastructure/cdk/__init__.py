@@ -1,5 +1,14 @@
 """The CDK app for AWS: the coverage bucket, the layer, the pipeline, the examples and the instrumentation construct."""
 
-from .instrument import CoverageInstrumentation
+from typing import Any
 
 __all__ = ["CoverageInstrumentation"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `python -m infrastructure.cdk.credentials` answers without starting CDK's Node runtime.
+    if name == "CoverageInstrumentation":
+        from .instrument import CoverageInstrumentation
+
+        return CoverageInstrumentation
+    raise AttributeError(name)

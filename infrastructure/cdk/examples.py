@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .instrument import CoverageInstrumentation
-from .nag import acknowledge, object_wildcard
+from .nag import acknowledge, resource_wildcard
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
@@ -93,6 +93,6 @@ class ExampleFunctions(Construct):
         for pattern in (f"{prefix}raw/*", f"{prefix}{COMBINER_OUTPUT_AREA}*"):
             acknowledge(
                 function,
-                object_wildcard(bucket, pattern),
+                resource_wildcard(function, bucket.arn_for_objects(pattern)),
                 "The seed's combiner example merges whatever raw files its event names and writes its report under examples/; nothing else.",
             )

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from coverage_wrapper.keys import DEFAULT_PREFIX, normalize_prefix
 
-from .nag import acknowledge, logical_id, object_wildcard
+from .nag import acknowledge, resource_wildcard
 
 EXEC_WRAPPER_PATH = "/opt/coverage-instrument"
 LayerChoice = Union[lambda_.ILayerVersion, Mapping[str, lambda_.ILayerVersion]]
@@ -98,14 +98,15 @@ class CoverageInstrumentation(Construct):
             ],
         )
         grant.attach_to_role(function.role)
+        raw_objects, source_objects = self.upload_resources(function.function_name)
         acknowledge(
             grant,
-            object_wildcard(self.bucket, f"{self.prefix}raw/<{logical_id(function)}>/*"),
+            resource_wildcard(grant, raw_objects),
             "Raw file names carry date, code version and a flush counter: the function may create any object under its own raw/{function}/ prefix only, and read none.",
         )
         acknowledge(
             grant,
-            object_wildcard(self.bucket, f"{self.prefix}sources/*"),
+            resource_wildcard(grant, source_objects),
             "Source snapshots are content-addressed (sources/blobs/{sha256}) and shared across functions; write-only, with If-None-Match so nothing is overwritten.",
         )
         return grant

@@ -23,12 +23,26 @@ def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=qualified, reason=reason))
 
 
+def _render(value: object) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it in findings: `<Logical.Attr>`, `<Logical>`, `<AWS::Partition>`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    raise ValueError(f"cannot name a cdk-nag finding for {value!r}")
+
+
 def logical_id(construct: IConstruct) -> str:
-    """The CloudFormation logical id of an L2 construct's resource, as cdk-nag names it in findings."""
+    """The CloudFormation logical id of an L2 construct's resource."""
     stack = cdk.Stack.of(construct)
     return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))
 
 
-def object_wildcard(bucket: IConstruct, pattern: str) -> str:
-    """The IAM5 finding of an object ARN `{bucket arn}/{pattern}`, e.g. `coverage/raw/*`."""
-    return f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{pattern}]"
+def resource_wildcard(scope: IConstruct, resource: str) -> str:
+    """The IAM5 finding of a wildcard resource ARN (tokens allowed), e.g. a bucket's `coverage/raw/*` objects."""
+    return f"AwsSolutions-IAM5[Resource::{_render(cdk.Stack.of(scope).resolve(resource))}]"

@@ -24,7 +24,7 @@ from constructs import Construct
 from coverage_wrapper.keys import normalize_prefix
 from infrastructure import pipeline
 
-from .nag import acknowledge, logical_id, object_wildcard
+from .nag import acknowledge, resource_wildcard
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -88,7 +88,7 @@ def grant_prefixes(role: iam.IRole, bucket: s3.IBucket, prefix: str, scope: dict
     for area in sorted({area for areas in scope.values() for area in areas}):
         acknowledge(
             role,
-            object_wildcard(bucket, f"{prefix}{area}*"),
+            resource_wildcard(role, bucket.arn_for_objects(f"{prefix}{area}*")),
             f"Objects are created per function/date/version at run time: the grant is every object under {prefix}{area} and nothing else in the bucket.",
         )
     areas = list(scope.get("list", ()))
@@ -198,7 +198,7 @@ class Workflow(Construct):
                     function.grant_invoke(state_machine)
                     acknowledge(
                         state_machine,
-                        f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
+                        resource_wildcard(state_machine, f"{function.function_arn}:*"),
                         "The `:*` form is this one function's qualified ARNs (versions, aliases) that lambda:invoke may name; no other function.",
                     )
             acknowledge(
