@@ -49,29 +49,29 @@ cdk-synth: ## Synthesize the CDK app
 
 cdk-deploy: ## Deploy the pipeline and examples with CDK
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.cdk.credentials cdk-deploy
+	@$(PY) -m infrastructure.credentials cdk-deploy
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerStack --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-destroy: ## Destroy the CDK stack
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.cdk.credentials cdk-destroy
+	@$(PY) -m infrastructure.credentials cdk-destroy
 	npx --yes aws-cdk@2 destroy LambdaCoverageLayerStack --force
 
 test-deploy: ## Deploy the testing stack to AWS
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.cdk.credentials test-deploy
+	@$(PY) -m infrastructure.credentials test-deploy
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerTestStack -c testStack=true --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 test-all: ## Build, deploy and load-test on AWS
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.cdk.credentials test-all
+	@$(PY) -m infrastructure.credentials test-all
 	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	$(MAKE) --no-print-directory test-deploy
 	$(PY) -m infrastructure.cdk.smoke --stack LambdaCoverageLayerTestStack
 
 test-destroy: ## Destroy the testing stack
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.cdk.credentials test-destroy
+	@$(PY) -m infrastructure.credentials test-destroy
 	npx --yes aws-cdk@2 destroy LambdaCoverageLayerTestStack -c testStack=true --force
 
 demo: install-deps ## Run the whole pipeline locally and write ./coverage-reports/

@@ -70,6 +70,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load_test(args: argparse.Namespace) -> int:
+    from .demo import load_test
+
+    terminal = sys.stdout
+
+    def progress(message: str) -> None:
+        print(f"[load-test] {message}", file=terminal, flush=True)
+
+    report = load_test(args.tier, progress=progress, iterations=args.iterations, workers=args.workers)
+    print(json.dumps(report, indent=1))
+    if not report["zero_loss"] or report["function_errors"]:
+        print("lambda-coverage: LOSS DETECTED — raw files outside a manifest or combined data differing from its raw files", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What runs locally (serve/demo processes) and, with credentials, what is deployed."""
+    import subprocess
+
+    from .credentials import has_credentials
+
+    local = subprocess.run(["pgrep", "-af", "lambda-coverage (serve|demo|load-test)"], capture_output=True, text=True).stdout.strip()
+    print("local emulation:", "\n  " + local.replace("\n", "\n  ") if local else "not running (start it with `lambda-coverage serve`)")
+    if not has_credentials():
+        print("AWS: no credentials found; nothing deployed can be checked")
+        return 0
+    cloudformation = _client("cloudformation", None)
+    try:
+        stack = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0]
+    except Exception as exc:
+        print(f"AWS: stack {args.stack} not found ({exc.__class__.__name__})")
+        return 0
+    print(f"AWS: stack {args.stack} {stack['StackStatus']}")
+    for output in stack.get("Outputs", []):
+        print(f"  {output['OutputKey']}: {output['OutputValue']}")
+    return 0
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
     from . import pipeline
 
@@ -172,6 +211,16 @@ def parser() -> argparse.ArgumentParser:
     reports.add_argument("--bucket", help="coverage bucket (default: the one holding a dashboard)")
     reports.add_argument("--prefix", default="coverage/")
     reports.set_defaults(run=cmd_reports)
+
+    load = verbs.add_parser("load-test", help="many invocations through the local pipeline, then a zero-loss check")
+    load.add_argument("--tier", choices=("quick", "standard", "full"), default="standard", help="the seed's tiers: quick 1×2, standard 2×3, full 5×5 (iterations × workers)")
+    load.add_argument("--iterations", type=int, help="override the tier's iterations (each event this many times per environment)")
+    load.add_argument("--workers", type=int, help="override the tier's execution environments per function")
+    load.set_defaults(run=cmd_load_test)
+
+    status = verbs.add_parser("status", help="what runs locally and what is deployed")
+    status.add_argument("--stack", default="LambdaCoverageLayerStack")
+    status.set_defaults(run=cmd_status)
 
     combine = verbs.add_parser("combine", help="combine local raw .coverage files (no AWS)")
     combine.add_argument("paths", nargs="+", type=Path)

@@ -214,12 +214,15 @@ def zero_loss_check(aws: LocalAws, scratch: Path) -> dict[str, Any]:
 TIERS = {"quick": (1, 2), "standard": (2, 3), "full": (5, 5)}
 
 
-def load_test(tier: str, progress: Progress = print) -> dict[str, Any]:
+def load_test(tier: str, progress: Progress = print, iterations: int | None = None, workers: int | None = None) -> dict[str, Any]:
     """The seed's load-test tiers (iterations × workers) against the local emulation, with a zero-loss check."""
-    iterations, workers = TIERS[tier]
-    with tempfile.TemporaryDirectory(prefix="lambda-coverage-load-") as scratch, LocalAws() as aws:
+    iterations = iterations or TIERS[tier][0]
+    workers = workers or TIERS[tier][1]
+    with tempfile.TemporaryDirectory(prefix="lambda-coverage-load-") as scratch, LocalAws() as aws, \
+            open(Path(scratch) / "pipeline.log", "w") as log_file, contextlib.redirect_stdout(log_file):
         _quiet_pipeline_logs()
         fleet = run_fleet(aws, Path(scratch), environments=workers, iterations=iterations, flush_invocations=2, progress=progress)
+        progress("waiting for the pipeline, then checking that nothing was lost")
         aws.wait_until_idle(timeout=300)
         idle_at = time.time()
         summaries = group_summaries(aws)

@@ -900,8 +900,10 @@ def deploy(region: str, dist: Path = DEFAULT_DIST, layer_name: str = LAYER_NAME)
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .credentials import has_credentials
+
     session = boto3.Session(region_name=region)
-    if session.get_credentials() is None:
+    if not has_credentials():
         raise LayerBuildError(
             "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); nothing was published"
         )

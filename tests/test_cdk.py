@@ -487,7 +487,7 @@ def _no_credentials_env(tmp_path: Path) -> dict[str, str]:
 
 def test_credentials_check_fails_fast_with_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "infrastructure.cdk.credentials", "cdk-deploy"],
+        [sys.executable, "-m", "infrastructure.credentials", "cdk-deploy"],
         cwd=REPO, env=_no_credentials_env(tmp_path), capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

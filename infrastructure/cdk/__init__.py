@@ -6,7 +6,7 @@ __all__ = ["CoverageInstrumentation"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so `python -m infrastructure.cdk.credentials` answers without starting CDK's Node runtime.
+    # Lazy: a submodule import should not start CDK's Node runtime before it is needed.
     if name == "CoverageInstrumentation":
         from .instrument import CoverageInstrumentation
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -12,34 +10,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ..examples import EXAMPLES
 from .instrument import CoverageInstrumentation
 from .nag import acknowledge, resource_wildcard
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-
-
-@dataclass(frozen=True)
-class Example:
-    """One example function: its construct id (the seed's names), folder, handler and how it is measured."""
-
-    construct_id: str
-    folder: str
-    handler: str
-    zero_code: bool
-    description: str
-
-    @property
-    def path(self) -> Path:
-        return EXAMPLES_DIR / self.folder
-
-
-EXAMPLES: tuple[Example, ...] = (
-    Example("SimpleCoverageExample", "simple_function", "handler.lambda_handler", False, "Coverage example: @coverage_handler decorator"),
-    Example("ContextManagerExample", "context_manager_function", "handler.lambda_handler", False, "Coverage example: CoverageContext around the business logic"),
-    Example("HealthCheckExample", "health_check_function", "handler.lambda_handler", False, "Coverage example: decorator with a /health route"),
-    Example("CoverageCombiner", "combiner_function", "handler.coverage_combiner_handler", False, "Coverage example: combine_coverage_files over a raw prefix"),
-    Example("AdvancedUsageExample", "advanced_usage", "handler.lambda_handler", True, "Coverage example: zero-code via AWS_LAMBDA_EXEC_WRAPPER"),
-)
 COMBINER_OUTPUT_AREA = "examples/"
 
 

@@ -1,4 +1,4 @@
-"""Fail fast before any AWS call: exit 1 with one line when botocore resolves no credentials."""
+"""Fail fast before any AWS call: one clear line and exit 1 when botocore resolves no credentials (every AWS target)."""
 
 from __future__ import annotations
 
