@@ -77,17 +77,17 @@ test-destroy: ## Destroy the testing stack
 demo: install-deps ## Run the whole pipeline locally and write ./coverage-reports/
 	$(VENV)/bin/lambda-coverage demo --out coverage-reports
 
-load-test: ## Standard load test (2 iterations, 3 workers) on the local emulation
-	@echo "make load-test: not available yet (embedded default issue)"; exit 1
+load-test: install-deps ## Standard load test (2 iterations, 3 workers) on the local emulation
+	$(VENV)/bin/lambda-coverage load-test --tier standard
 
-load-test-quick: ## Quick load test (1 iteration, 2 workers)
-	@echo "make load-test-quick: not available yet (embedded default issue)"; exit 1
+load-test-quick: install-deps ## Quick load test (1 iteration, 2 workers)
+	$(VENV)/bin/lambda-coverage load-test --tier quick
 
-load-test-full: ## Comprehensive load test (5 iterations, 5 workers)
-	@echo "make load-test-full: not available yet (embedded default issue)"; exit 1
+load-test-full: install-deps ## Comprehensive load test (5 iterations, 5 workers)
+	$(VENV)/bin/lambda-coverage load-test --tier full
 
-test-status: ## Show what is running locally or deployed
-	@echo "make test-status: not available yet (embedded default issue)"; exit 1
+test-status: install-deps ## Show what is running locally or deployed
+	@$(VENV)/bin/lambda-coverage status
 
 bench: install-deps ## Run the benchmarks and write BENCHMARKS.md
 	$(PY) -m bench

@@ -110,6 +110,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    import uuid
+
+    from coverage_wrapper.keys import sanitize_segment
+
     from . import pipeline
 
     request = {"function": args.function, "date": args.date, "mode": "rebuild"}
@@ -117,7 +121,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         request["version"] = args.version
     arn = _state_machine_arn(args.endpoint, pipeline.COMBINE.state_machine_name)
     sfn = _client("stepfunctions", args.endpoint)
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
+    # A readable, unique name (moto would otherwise name every unnamed execution "None").
+    name = f"rerun-{sanitize_segment(args.function, 40)}-{args.date}-{uuid.uuid4().hex[:8]}"
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))["executionArn"]
     print(json.dumps({"execution_arn": execution, "input": request}), flush=True)
     if args.wait:
         import time

@@ -221,7 +221,8 @@ def load_test(tier: str, progress: Progress = print, iterations: int | None = No
     with tempfile.TemporaryDirectory(prefix="lambda-coverage-load-") as scratch, LocalAws() as aws, \
             open(Path(scratch) / "pipeline.log", "w") as log_file, contextlib.redirect_stdout(log_file):
         _quiet_pipeline_logs()
-        fleet = run_fleet(aws, Path(scratch), environments=workers, iterations=iterations, flush_invocations=2, progress=progress)
+        # Each tier iteration sends every example event ten times per environment.
+        fleet = run_fleet(aws, Path(scratch), environments=workers, iterations=iterations * 10 * workers, flush_invocations=2, progress=progress)
         progress("waiting for the pipeline, then checking that nothing was lost")
         aws.wait_until_idle(timeout=300)
         idle_at = time.time()

@@ -1,0 +1,92 @@
+"""The embedded default end to end: real processes, the real state machines, the CLI and the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from layer_harness import EVENTS, copy_app, layer_env, run_function
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infrastructure.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def _aws(endpoint: str, *args: str) -> dict | str:
+    done = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", endpoint, "--output", "json", *args],
+                          capture_output=True, text=True, timeout=60, check=True)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return done.stdout
+
+
+def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_rebuild(tmp_path):
+    server = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "serve"], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        assert set(ready) == {"endpoint", "bucket", "prefix", "intake_state_machine_arn", "combine_state_machine_arn"}
+        endpoint, bucket = ready["endpoint"], ready["bucket"]
+        app = copy_app(tmp_path)
+        run_function("handler.lambda_handler", EVENTS, layer_env(app, tmp_path, COVERAGE_S3_BUCKET=bucket, AWS_ENDPOINT_URL=endpoint))
+
+        listing = _aws(endpoint, "s3", "ls", f"s3://{bucket}/coverage/raw/", "--recursive")
+        assert "coverage/raw/orders-fn/" in listing and ".coverage" in listing
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        started = _aws(endpoint, "stepfunctions", "start-execution", "--state-machine-arn", ready["combine_state_machine_arn"],
+                       "--input", json.dumps({"function": "orders-fn", "date": today, "mode": "rebuild"}))
+        deadline = time.monotonic() + 120
+        while (described := _aws(endpoint, "stepfunctions", "describe-execution", "--execution-arn", started["executionArn"]))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the rebuild did not finish"
+            time.sleep(0.5)
+        assert described["status"] == "SUCCEEDED", described
+
+        rerun = _cli("rerun", "--function", "orders-fn", "--date", today, "--endpoint", endpoint, "--wait")
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert '"status": "SUCCEEDED"' in rerun.stdout
+
+        reports = _cli("reports", "--out", str(tmp_path / "reports"), "--endpoint", endpoint)
+        assert reports.returncode == 0, reports.stderr
+        summaries = list((tmp_path / "reports" / "combined" / "orders-fn").rglob("summary.json"))
+        assert len(summaries) == 1 and json.loads(summaries[0].read_text())["percent"] > 0
+        assert "orders-fn" in (tmp_path / "reports" / "reports" / "index.html").read_text()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+
+
+def test_demo_runs_every_example_through_the_pipeline_into_reports(tmp_path):
+    out = tmp_path / "coverage-reports"
+    done = _cli("demo", "--out", str(out), timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    functions = ["advanced-usage", "context-manager-function", "coverage-combiner", "health-check-function", "simple-function"]
+    for function in functions:
+        assert function in done.stdout
+        summary = json.loads(next((out / "combined" / function).rglob("summary.json")).read_text())
+        assert summary["raw_files"] >= 3, f"{function}: one raw file per execution environment at least"
+        assert summary["percent"] > 0
+    assert f"Dashboard: {out / 'reports' / 'index.html'}" in done.stdout
+    dashboard = (out / "reports" / "index.html").read_text()
+    assert all(f in dashboard for f in functions)
+    assert list((out / "daily").glob("*/index.html")), "the daily sweep wrote the day's roll-up"
+    advanced = json.loads(next((out / "combined" / "advanced-usage").rglob("coverage.json")).read_text())
+    handler_lines = advanced["files"]["handler.py"]["executed_lines"]
+    assert {9, 11, 14, 15} <= set(handler_lines), "zero-code mode measured the module's init code"
+
+
+def test_load_test_checks_that_nothing_was_lost():
+    done = _cli("load-test", "--tier", "quick", "--iterations", "1", "--workers", "2", timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    assert report["zero_loss"] is True and report["unmerged_raw_files"] == 0 and report["mismatched_groups"] == []
+    assert report["groups"] == 5 and report["raw_files"] >= 10 and report["function_errors"] == 0
