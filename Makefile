@@ -50,6 +50,7 @@ cdk-synth: ## Synthesize the CDK app
 cdk-deploy: ## Deploy the pipeline and examples with CDK
 	@$(MAKE) --no-print-directory install-deps
 	@$(PY) -m infrastructure.credentials cdk-deploy
+	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerStack --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-destroy: ## Destroy the CDK stack
@@ -60,12 +61,12 @@ cdk-destroy: ## Destroy the CDK stack
 test-deploy: ## Deploy the testing stack to AWS
 	@$(MAKE) --no-print-directory install-deps
 	@$(PY) -m infrastructure.credentials test-deploy
+	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerTestStack -c testStack=true --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 test-all: ## Build, deploy and load-test on AWS
 	@$(MAKE) --no-print-directory install-deps
 	@$(PY) -m infrastructure.credentials test-all
-	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	$(MAKE) --no-print-directory test-deploy
 	$(PY) -m infrastructure.cdk.smoke --stack LambdaCoverageLayerTestStack
 
