@@ -247,43 +247,30 @@ class Workflow(Construct):
                 )
             ],
         )
-        self.alarms = [
-            cloudwatch.Alarm(
-                self,
-                f"{name}ExecutionsFailed",
-                alarm_description=f"The {name.lower()} state machine had failed executions",
-                metric=machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            for name, machine in self.state_machines.items()
-        ]
-        self.alarms += [
-            cloudwatch.Alarm(
-                self,
-                f"{name}ExecutionsTimedOut",
-                alarm_description=f"The {name.lower()} state machine had executions that timed out",
-                metric=machine.metric_timed_out(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            for name, machine in self.state_machines.items()
-        ]
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "FailedDeliveriesVisible",
-                alarm_description="EventBridge could not start a state machine; the event is in the dead-letter queue",
-                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5), statistic="Maximum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+        five_minutes = Duration.minutes(5)
+        self.alarms = [self._alarm(f"{name}ExecutionsFailed", f"The {name.lower()} state machine had failed executions",
+                                   machine.metric_failed(period=five_minutes, statistic="Sum"))
+                       for name, machine in self.state_machines.items()]
+        self.alarms += [self._alarm(f"{name}ExecutionsTimedOut", f"The {name.lower()} state machine had executions that timed out",
+                                    machine.metric_timed_out(period=five_minutes, statistic="Sum"))
+                        for name, machine in self.state_machines.items()]
+        self.alarms.append(self._alarm(
+            "FailedDeliveriesVisible",
+            "EventBridge could not start a state machine; the event is in the dead-letter queue",
+            self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"),
+        ))
+
+    def _alarm(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+        """Alarm on one or more occurrences in a period; no data (nothing happened) is fine."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
 
