@@ -90,3 +90,32 @@ def test_load_test_checks_that_nothing_was_lost():
     report = json.loads(done.stdout[done.stdout.index("{"):])
     assert report["zero_loss"] is True and report["unmerged_raw_files"] == 0 and report["mismatched_groups"] == []
     assert report["groups"] == 5 and report["raw_files"] >= 10 and report["function_errors"] == 0
+
+
+def test_combine_verb_merges_local_raw_files_and_renders_reports_without_aws(tmp_path):
+    import shutil
+
+    from coverage_wrapper.shipper import relativize
+
+    app = copy_app(tmp_path)
+    raw_files = []
+    for n, event in enumerate(EVENTS[:2]):
+        run_dir = tmp_path / f"run{n}"
+        run_function("handler.lambda_handler", [event], layer_env(app, run_dir))
+        data = next((run_dir / "outbox" / "pending").glob("*.coverage"))
+        raw = tmp_path / f"raw{n}.coverage"
+        shutil.copyfile(data, raw)
+        relativize(str(raw), str(app))  # as uploaded: paths relative to the source root
+        raw_files.append(str(raw))
+    junk = tmp_path / "junk.coverage"
+    junk.write_bytes(b"not a database")
+    done = _cli("combine", *raw_files, str(junk), "--out", str(tmp_path / "out"), "--source-root", str(app))
+    assert done.returncode == 0, done.stderr
+    assert f"skipped {junk}: not_sqlite" in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["files_combined"] == 2 and summary["files_skipped"] == 1
+    report = json.loads((tmp_path / "out" / "coverage.json").read_text())
+    orders = report["files"]["shop/orders.py"]
+    assert 15 in orders["executed_lines"] and 14 in orders["executed_lines"], "lines from both runs: with and without tax"
+    pages = "".join(p.read_text() for p in (tmp_path / "out" / "html").glob("*orders_py.html"))
+    assert "quantity must be positive" in pages, "the HTML report shows the real source"
