@@ -1,7 +1,11 @@
-"""One benchmark process: import a handler shape under one variant, invoke it, print timings as JSON.
+"""One benchmark process: load a handler shape under one variant, invoke it, print timings as one JSON line.
 
-Variants: bare (no coverage), layer (this layer's decorator), seed (a new Coverage per invocation:
-start, stop, save, JSON report), plain (coverage.py started once, always on).
+Usage: worker.py VARIANT SHAPE INVOCATIONS [FLUSHES]. Variants: bare (no coverage), layer (this layer's
+decorator), zero (zero-code: the handler comes from `_HANDLER`, which the exec wrapper pointed at the
+layer, as the Lambda runtime would load it), seed (a new Coverage per invocation: start, stop, save,
+JSON report), plain (coverage.py started once at import and left on: the floor any in-process
+coverage pays). The parent measures the cold start from its own clock: `first_done` is CLOCK_MONOTONIC,
+shared by every process on the machine, so interpreter start-up and sitecustomize are counted too.
 """
 
 import json
@@ -10,15 +14,21 @@ import resource
 import sys
 import time
 
-started = time.perf_counter()
 variant, shape, invocations = sys.argv[1], sys.argv[2], int(sys.argv[3])
+flushes = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-import handlers  # noqa: E402
-
-handler = getattr(handlers, shape)
-event = {"n": 2000, "sleep": 0.002, "name": "bench"}
 include = [os.path.join(here, "handlers.py")]
+
+if variant == "zero":
+    import importlib
+
+    module_name, _, attribute = os.environ["_HANDLER"].rpartition(".")
+    handler = getattr(importlib.import_module(module_name), attribute)
+else:
+    import handlers
+
+    handler = getattr(handlers, shape)
 
 if variant == "layer":
     from coverage_wrapper import coverage_handler
@@ -44,34 +54,45 @@ elif variant == "seed":
             cov.save()
             cov.json_report(outfile="/tmp/bench-seed.json")
 
-first_began = time.perf_counter()
+event = {"n": 2000, "sleep": 0.002, "name": "bench"}
 handler(event, None)
-cold_ms = (time.perf_counter() - started) * 1000
-first_ms = (time.perf_counter() - first_began) * 1000
+first_done = time.perf_counter()
 samples = []
 for _ in range(invocations):
     began = time.perf_counter()
     handler(event, None)
     samples.append((time.perf_counter() - began) * 1e6)
+maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before any fallback upload needs it
 
-flush_ms = []
-if variant == "layer":
+flush_ms, upload_ms, contended_us = [], [], []
+if flushes and variant in ("layer", "zero"):
     from coverage_wrapper.session import get_session
 
     session = get_session()
-    for n in range(15):
+    for n in range(flushes):
         handler({"n": 2000 + n, "sleep": 0.0, "name": str(n)}, None)
-        session._points_shipped = -1  # measure a flush that has new data to write, the costly case
+        session._points_shipped = -1  # a flush with new data to write: the costly case
         began = time.perf_counter()
         session.flush(reason="bench")
         flush_ms.append((time.perf_counter() - began) * 1000)
+        # Without an extension the upload runs in a thread of this process: invocations served
+        # meanwhile share the GIL with it. Time them, and the upload itself.
+        uploader = session._fallback
+        while uploader is not None and uploader.is_alive():
+            tick = time.perf_counter()
+            handler(event, None)
+            contended_us.append((time.perf_counter() - tick) * 1e6)
+        if uploader is not None:
+            upload_ms.append((time.perf_counter() - began) * 1000)
 
 print(json.dumps({
     "samples_us": samples,
-    "cold_ms": cold_ms,
-    "first_ms": first_ms,
+    "first_done": first_done,
     "flush_ms": flush_ms,
-    "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "aws_sdk_loaded": "boto3" in sys.modules or "botocore" in sys.modules,
+    "upload_ms": upload_ms,
+    "contended_us": contended_us,
+    "maxrss_kb": maxrss_kb,
+    "aws_sdk_loaded": aws_sdk_loaded,
     "core": os.environ.get("COVERAGE_CORE", ""),
 }))
