@@ -13,7 +13,7 @@ from coverage_wrapper import keys
 
 from pipeline_corpus import DATE, coverage_combine, measured_content, raw_corpus
 from services.combiner import CombineRequest, Group, InvalidCombineInput, commit, merge_batch, plan
-from services.uploader import PipelineSettings
+from services.settings import PipelineSettings
 
 PREFIX = "coverage/"
 

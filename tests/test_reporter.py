@@ -17,7 +17,8 @@ from coverage import CoverageData
 from coverage_wrapper import keys
 from coverage_wrapper.validation import InvalidDataFile
 from fixtures.reporter.support import measure_sample_app, publish_combined, publish_sources
-from services.reporter import Group, normalize_path_prefix, refresh_dashboard, render_group, write_daily_rollup
+from services.reporter import Group, refresh_dashboard, render_group, write_daily_rollup
+from services.settings import normalize_path_prefix
 from services.reporter.pages import badge_color
 from services.reporter.render import NOT_ANALYZED, MissingCombinedData
 

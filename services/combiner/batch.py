@@ -12,7 +12,7 @@ from coverage_wrapper.merge import merge_data_files
 from coverage_wrapper.validation import Rejection
 
 from services.uploader.quarantine import quarantine_object
-from services.uploader.settings import PipelineSettings, is_missing
+from services.settings import PipelineSettings, is_missing
 
 from .plan import Group, list_keys, manifest_raw_keys
 from .provenance import write_provenance

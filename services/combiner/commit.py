@@ -19,7 +19,7 @@ from typing import Any
 from coverage_wrapper.merge import Measurements, merge_data_files
 
 from services.uploader.quarantine import quarantine_object
-from services.uploader.settings import PipelineSettings, is_missing, is_precondition_failed
+from services.settings import PipelineSettings, is_missing, is_precondition_failed
 
 from .batch import fetch_raw
 from .plan import Group

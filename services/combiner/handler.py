@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.observability import count, powertools
-from services.uploader.settings import PipelineSettings, s3_client
+from services.settings import PipelineSettings, s3_client
 
 from .batch import merge_batch
 from .commit import commit

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from coverage_wrapper import keys
 
-from services.uploader.settings import PipelineSettings, is_missing
+from services.settings import PipelineSettings, is_missing
 
 from .request import CombineRequest
 

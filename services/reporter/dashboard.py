@@ -9,6 +9,8 @@ from typing import Any
 
 from coverage_wrapper import keys
 
+from services.settings import is_missing, is_precondition_failed
+
 from . import pages
 from .render import COMBINED_DATA, SUMMARY, Group, check_date, utc_now
 
@@ -86,16 +88,12 @@ def collect_summaries(client: Any, bucket: str, prefix: str, date: str | None = 
         return list(pool.map(load, ordered))
 
 
-def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def _read_json(client: Any, bucket: str, key: str) -> tuple[Any, str | None]:
     """The object's JSON and ETag; (None, None) when it does not exist."""
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+        if is_missing(exc):
             return None, None
         raise
     try:
@@ -143,7 +141,7 @@ def update_history(client: Any, bucket: str, prefix: str, summaries: list[dict],
             _put(client, bucket, key, json.dumps(history, indent=1), "application/json", **condition)
             return history
         except Exception as exc:
-            if _error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if not is_precondition_failed(exc):
                 raise
     raise RuntimeError(f"history.json changed under {_WRITE_ATTEMPTS} attempts in a row; try the refresh again")
 

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from services.observability import powertools, publish
+from services.settings import PipelineSettings, s3_client
 
-from .config import ReporterConfig
 from .dashboard import refresh_dashboard, write_daily_rollup
 from .render import Group, check_date, compact_summary, render_group
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "coverage-reporter")
 logger, tracer = powertools(SERVICE)
-
-
-@lru_cache(maxsize=4)
-def _s3_client(region: str | None, endpoint: str | None) -> Any:
-    import boto3
-
-    return boto3.client("s3", region_name=region, endpoint_url=endpoint)
-
-
-def s3_client() -> Any:
-    """One client per warm environment (AWS_ENDPOINT_URL_S3 points it at a local emulation)."""
-    return _s3_client(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"), os.environ.get("AWS_ENDPOINT_URL_S3"))
 
 
 def _bind_logging(event: Any, context: Any, fallback_id: str) -> None:
@@ -44,7 +31,7 @@ def report_handler(event: dict, context: Any) -> dict:
     """{"function", "date", "version"} → renders that group's reports; returns {"summary": {...}}."""
     group = Group.from_event(event)
     _bind_logging(event, context, f"{group.function}/{group.date}/{group.version}")
-    config = ReporterConfig.from_env()
+    config = PipelineSettings.from_env()
     summary = render_group(s3_client(), config.bucket, config.prefix, group, config.path_prefix)
     if summary["percent"] is not None:
         publish("CoveragePercent", summary["percent"], MetricUnit.Percent, SERVICE, function=group.function)
@@ -66,7 +53,7 @@ def dashboard_handler(event: dict | None, context: Any) -> dict:
     event = event if isinstance(event, dict) else {}
     date = check_date(event["date"]) if event.get("date") else None
     _bind_logging(event, context, f"dashboard/{date or 'all'}")
-    config = ReporterConfig.from_env()
+    config = PipelineSettings.from_env()
     client = s3_client()
     result: dict[str, Any] = {}
     if date:  # the roll-up first, so the refreshed dashboard links to it

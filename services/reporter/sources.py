@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from coverage_wrapper import keys
 from coverage_wrapper.validation import check_path
+from services.settings import is_missing
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -34,17 +35,12 @@ class SourceSnapshot:
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
-def _is_missing(exc: Exception) -> bool:
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "404", "NotFound")
-
-
 def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict[str, dict] | None:
     """The snapshot's files (relative path → {"sha256", "size"}), or None when there is no usable manifest."""
     try:
         body = client.get_object(Bucket=bucket, Key=keys.sources_manifest_key(prefix, function, version))["Body"].read()
     except Exception as exc:
-        if _is_missing(exc):
+        if is_missing(exc):
             return None
         raise
     try:
@@ -90,7 +86,7 @@ def materialize_sources(
         try:
             response = client.get_object(Bucket=bucket, Key=keys.source_blob_key(prefix, sha256))
         except Exception as exc:
-            if _is_missing(exc):
+            if is_missing(exc):
                 return path, None, BLOB_MISSING
             raise
         if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:

@@ -6,9 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
-from .intake import intake_object
 from services.observability import count, powertools
-from .settings import PipelineSettings, s3_client
+from services.settings import PipelineSettings, s3_client
+
+from .intake import intake_object
 
 SERVICE = "intake"
 logger, tracer = powertools(SERVICE)

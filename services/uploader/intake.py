@@ -15,7 +15,7 @@ from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection, validate_data_file
 
 from .quarantine import quarantine_object
-from .settings import PipelineSettings, is_missing
+from services.settings import PipelineSettings, is_missing
 
 _EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection
 
-from .settings import PipelineSettings, is_missing
+from services.settings import PipelineSettings, is_missing
 
 
 @dataclass(frozen=True)
