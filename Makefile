@@ -90,10 +90,10 @@ load-test-full: install-deps ## Comprehensive load test (5 iterations, 5 workers
 test-status: install-deps ## Show what is running locally or deployed
 	@$(VENV)/bin/lambda-coverage status
 
-bench: install-deps ## Run the benchmarks and write BENCHMARKS.md
+bench: install-deps ## Run the benchmarks and write BENCHMARKS.md (about 10 minutes)
 	$(PY) -m bench
 
-bench-quick: install-deps ## Quick benchmarks (fewer rounds)
+bench-quick: install-deps ## Quick benchmarks: fewer rounds, invocations and files (under 2 minutes)
 	$(PY) -m bench --quick
 
 clean: ## Remove build artifacts and caches

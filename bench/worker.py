@@ -54,6 +54,17 @@ elif variant == "seed":
             cov.save()
             cov.json_report(outfile="/tmp/bench-seed.json")
 
+
+
+def peak_rss_kb():
+    """This process's peak RSS. Not ru_maxrss: that keeps the parent's peak across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 event = {"n": 2000, "sleep": 0.002, "name": "bench"}
 handler(event, None)
 first_done = time.perf_counter()
@@ -62,7 +73,7 @@ for _ in range(invocations):
     began = time.perf_counter()
     handler(event, None)
     samples.append((time.perf_counter() - began) * 1e6)
-maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+maxrss_kb = peak_rss_kb()
 aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before any fallback upload needs it
 
 flush_ms, upload_ms, contended_us = [], [], []
