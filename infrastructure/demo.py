@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -211,6 +212,22 @@ def zero_loss_check(aws: LocalAws, scratch: Path) -> dict[str, Any]:
     return {"groups": len(groups), "raw_files": sum(map(len, groups.values())), "unmerged": aws.unmerged_raw_keys(), "mismatched_groups": mismatched}
 
 
+def upload_to_report_seconds(aws: LocalAws, summaries: list[dict]) -> list[float]:
+    """Per group: from its last raw upload to the summary.json written after it (S3 LastModified times)."""
+    s3 = aws.client("s3")
+    last_upload: dict[tuple[str, str, str], float] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=keys.raw_root(aws.prefix)):
+        for item in page.get("Contents", []):
+            raw = keys.parse_raw_key(item["Key"], aws.prefix)
+            if raw is not None:
+                last_upload[raw.group] = max(last_upload.get(raw.group, 0.0), item["LastModified"].timestamp())
+    return [
+        summary["generated_key_modified"] - last_upload[group]
+        for summary in summaries
+        if (group := (summary["function"], summary["date"], summary["version"])) in last_upload
+    ]
+
+
 TIERS = {"quick": (1, 2), "standard": (2, 3), "full": (5, 5)}
 
 
@@ -227,6 +244,7 @@ def load_test(tier: str, progress: Progress = print, iterations: int | None = No
         aws.wait_until_idle(timeout=300)
         idle_at = time.time()
         summaries = group_summaries(aws)
+        latencies = upload_to_report_seconds(aws, summaries)
         check = zero_loss_check(aws, Path(scratch))
     report = {
         "tier": tier,
@@ -238,6 +256,7 @@ def load_test(tier: str, progress: Progress = print, iterations: int | None = No
         "throughput_invocations_per_s": round(fleet.invocations / max(fleet.invoke_seconds, 1e-9), 1),
         "median_cold_start_ms": round(sorted(fleet.cold_starts_ms)[len(fleet.cold_starts_ms) // 2], 1),
         "shutdown_to_reports_s": round(idle_at - fleet.shutdown_finished_at, 1),
+        "upload_to_report_s": {"median": round(statistics.median(latencies), 2), "max": round(max(latencies), 2)} if latencies else None,
         "groups": check["groups"],
         "raw_files": check["raw_files"],
         "unmerged_raw_files": len(check["unmerged"]),

@@ -223,13 +223,19 @@ class ExecutionEnvironment:
                     launched.append(self._spawn([str(path)], f"extension-{path.name}"))
         while len(self._extensions) < len(launched):
             self._check_alive(launched, deadline, "extension registration")
+            time.sleep(0.005)
         command = [self.python, "-c", BOOTSTRAP]
         if self.exec_wrapper and self.layer_dir:
             command = [str(self.layer_dir / "coverage-instrument"), *command]
         self._runtime = self._spawn(command, "runtime")
-        while not (self._runtime_waiting.is_set() and all(e.waiting.is_set() for e in self._extensions.values())):
-            self._check_alive([self._runtime], deadline, "runtime init")
+        self._wait_until_ready(deadline, "runtime init")
         return time.perf_counter() - began
+
+    def _wait_until_ready(self, deadline: float, stage: str) -> None:
+        """Until the runtime and every extension wait in their `next` call: the environment is idle."""
+        for ready in [self._runtime_waiting, *(e.waiting for e in self._extensions.values())]:
+            while not ready.wait(0.05):
+                self._check_alive([self._runtime] if self._runtime else [], deadline, stage)
 
     def _check_alive(self, processes: list[subprocess.Popen], deadline: float, stage: str) -> None:
         for process in processes:
@@ -239,13 +245,10 @@ class ExecutionEnvironment:
             raise RuntimeError(f"{self.function_name}: init error {self.init_error}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{self.function_name}: {stage} timed out")
-        time.sleep(0.005)
 
     def invoke(self, event: Any, timeout: float = 60) -> dict[str, Any]:
         """One invocation: INVOKE to extensions, the event to the runtime; returns when it responded."""
-        deadline = time.monotonic() + timeout
-        while not (self._runtime_waiting.is_set() and all(e.waiting.is_set() for e in self._extensions.values())):
-            self._check_alive([self._runtime] if self._runtime else [], deadline, "previous invocation")
+        self._wait_until_ready(time.monotonic() + timeout, "previous invocation")
         request_id = str(uuid.uuid4())
         done = threading.Event()
         record: dict[str, Any] = {"request_id": request_id}
