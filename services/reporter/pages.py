@@ -15,7 +15,7 @@ th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d1d9e0;verti
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;width:80px;height:8px;background:#eee;border-radius:4px;margin-left:.4rem;vertical-align:middle}
 .bar span{display:block;height:8px;border-radius:4px}.muted{color:#8c959f}a{color:#0969da}
-code{font-size:.85rem;word-break:break-all}
+code{font-size:.85rem}code,.nowrap{white-space:nowrap}.wrap code{white-space:normal;word-break:break-all}
 """
 
 
@@ -131,7 +131,7 @@ def unavailable_page(summary: dict, standalone: bool) -> str:
         )
     body = (
         f"<h1>Files without source</h1><p class=\"meta\">{esc(group)} · {len(entries)} file(s)</p>{intro}"
-        "<table><thead><tr><th>File</th><th>Why</th><th>Executed lines</th></tr></thead><tbody>"
+        "<table class=\"wrap\"><thead><tr><th>File</th><th>Why</th><th>Executed lines</th></tr></thead><tbody>"
         f"{_unavailable_rows(entries)}</tbody></table>"
     )
     return _page(f"Files without source: {group}", body)
@@ -189,7 +189,7 @@ def _group_rows(up: tuple[str, ...], summaries: list[dict], with_function: bool 
         function_cell = f"<td><code>{esc(summary['function'])}</code></td>" if with_function else ""
         rows.append(
             f'<tr class="group" data-function="{esc(summary["function"])}">{function_cell}'
-            f"<td><code>{esc(summary['version'])}</code></td><td>{esc(summary['date'])}</td>"
+            f"<td><code>{esc(summary['version'])}</code></td><td class=\"nowrap\">{esc(summary['date'])}</td>"
             f"{_percent_cell(summary.get('percent'))}"
             f"<td class=\"num\">{esc(summary.get('covered', ''))}/{esc(summary.get('statements', ''))}</td>"
             f"<td class=\"num\">{_branches(summary)}</td>"
