@@ -199,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = verbs.add_parser("demo", help="run the examples through the whole local pipeline and download the reports")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default ./{DEFAULT_OUT}/)")
-    demo.add_argument("--invocations", type=int, default=0, help="total invocations across the examples (default: every event twice per environment)")
+    demo.add_argument("--invocations", type=int, default=0, help="total invocations across the examples (default: every event four times per environment)")
     demo.add_argument("--environments", type=int, default=3, help="execution environments per function (default 3)")
     demo.set_defaults(run=cmd_demo)
 

@@ -158,7 +158,7 @@ def _quiet_pipeline_logs() -> None:
 def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progress = print) -> list[dict]:
     """What `make demo` runs: the five examples → S3 → EventBridge → Step Functions → reports in `out`."""
     began = time.perf_counter()
-    iterations = max(1, invocations // max(1, sum(len(e.events) for e in EXAMPLES) * environments)) if invocations else 2
+    iterations = max(1, invocations // max(1, sum(len(e.events) for e in EXAMPLES) * environments)) if invocations else 4
     out.mkdir(parents=True, exist_ok=True)
     pipeline_log = out.parent / f"{out.name}.pipeline.log"
     with tempfile.TemporaryDirectory(prefix="lambda-coverage-demo-") as scratch, LocalAws() as aws, \
