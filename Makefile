@@ -34,14 +34,14 @@ test: install-deps ## Install, then run the whole test suite
 dev-test: test validate ## Run tests and validate the built layer
 
 build: install-deps ## Build the Lambda layer zips into dist/
-	$(PY) -m infrastructure.layer_build build
+	$(PY) -m infrastructure.layer build
 
 validate: install-deps ## Validate the built layer zips
-	$(PY) -m infrastructure.layer_build validate --build-if-missing
+	$(PY) -m infrastructure.layer validate --build-if-missing
 
 deploy: ## Publish the layer to AWS (REGION=us-east-1)
 	@$(MAKE) --no-print-directory -s install-deps
-	@$(PY) -m infrastructure.layer_build deploy --region $(REGION)
+	@$(PY) -m infrastructure.layer deploy --region $(REGION)
 
 cdk-synth: ## Synthesize the CDK app
 	@$(MAKE) --no-print-directory install-deps

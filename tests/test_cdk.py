@@ -17,12 +17,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from infrastructure import layer_build, pipeline
+from infrastructure import pipeline
 from infrastructure.cdk import CoverageInstrumentation
 from infrastructure.cdk.app import build_app
 from infrastructure.cdk.examples import EXAMPLES
 from infrastructure.cdk.layer import LayerSourceError, resolve_layer_assets
 from infrastructure.cdk.workflow import POWERTOOLS_ACCOUNT, POWERTOOLS_LAYER_NAME
+from infrastructure.layer import layout
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "coverage/"
@@ -172,7 +173,7 @@ def test_layer_versions_cover_python_39_to_313_and_every_architecture(synthesize
     assert layers, "no layer version published"
     architectures = []
     for layer in layers.values():
-        assert layer["Properties"]["CompatibleRuntimes"] == [f"python{r}" for r in layer_build.RUNTIMES]
+        assert layer["Properties"]["CompatibleRuntimes"] == [f"python{r}" for r in layout.RUNTIMES]
         architectures += layer["Properties"]["CompatibleArchitectures"]
     assert sorted(architectures) == ["arm64", "x86_64"]
     expected = 2 if stack.layer.source == "dist" else 1
@@ -190,13 +191,13 @@ def test_layer_source_prefers_dist_zips_and_falls_back_to_layer_src(tmp_path):
     assert (opt / "python" / "coverage_wrapper" / "__init__.py").is_file()
     assert (opt / "python" / "coverage" / "__init__.py").is_file()
     assert not list((opt / "python" / "coverage").glob("*.so")), "a compiled tracer would tie the layer to one architecture"
-    for executable in layer_build.EXECUTABLES:
+    for executable in layout.EXECUTABLES:
         assert os.access(opt / executable, os.X_OK), executable
 
     built = tmp_path / "dist"
     built.mkdir()
-    for architecture in layer_build.ARCHITECTURES:
-        with zipfile.ZipFile(built / layer_build.zip_name(layer_build.layer_version(), architecture), "w") as archive:
+    for architecture in layout.ARCHITECTURES:
+        with zipfile.ZipFile(built / layout.zip_name(layout.layer_version(), architecture), "w") as archive:
             archive.writestr("python/coverage_wrapper/__init__.py", "")
     from_dist = resolve_layer_assets("auto", dist=built)
     assert [(a.source, a.architectures) for a in from_dist] == [("dist", ("arm64",)), ("dist", ("x86_64",))]

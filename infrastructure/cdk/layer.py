@@ -15,7 +15,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infrastructure import layer_build
+from infrastructure.layer import layout
 
 # Context key: `auto` (dist/ zips when present, else layer_src/), `dist` (zips required) or `layer_src`.
 LAYER_SOURCE_CONTEXT = "coverageLayerSource"
@@ -23,7 +23,7 @@ LAYER_SOURCE_CONTEXT = "coverageLayerSource"
 LAYER_ARN_CONTEXT = "coverageLayerArn"
 LAYER_SOURCES = ("auto", "dist", "layer_src")
 # CDK's own Runtime constants: the layer/function compatibility check compares them by identity.
-COMPATIBLE_RUNTIMES = tuple(getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_")) for runtime in layer_build.RUNTIMES)
+COMPATIBLE_RUNTIMES = tuple(getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_")) for runtime in layout.RUNTIMES)
 CDK_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
@@ -40,12 +40,12 @@ class LayerAsset:
     source: str
 
 
-def dist_zips(dist: Path = layer_build.DEFAULT_DIST) -> dict[str, Path]:
+def dist_zips(dist: Path = layout.DEFAULT_DIST) -> dict[str, Path]:
     """This version's built zips by architecture name, as `make build` writes them."""
-    version = layer_build.layer_version()
+    version = layout.layer_version()
     found = {}
-    for architecture in layer_build.ARCHITECTURES:
-        path = dist / layer_build.zip_name(version, architecture)
+    for architecture in layout.ARCHITECTURES:
+        path = dist / layout.zip_name(version, architecture)
         if path.is_file():
             found[architecture] = path
     return found
@@ -58,7 +58,7 @@ def stage_layer_src(target: Path) -> Path:
     this layer serves both architectures and measures with `sysmon` (3.12+) or the Python tracer.
     """
     shutil.copytree(
-        layer_build.LAYER_SRC / "coverage_wrapper",
+        layout.LAYER_SRC / "coverage_wrapper",
         target / "python" / "coverage_wrapper",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
@@ -67,15 +67,15 @@ def stage_layer_src(target: Path) -> Path:
         target / "python" / "coverage",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd", "*.pyi", "*.scss"),
     )
-    for relative in layer_build.EXECUTABLES:
+    for relative in layout.EXECUTABLES:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(layer_build.LAYER_SRC / relative, destination)
+        shutil.copyfile(layout.LAYER_SRC / relative, destination)
         destination.chmod(destination.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return target
 
 
-def resolve_layer_assets(requested: str = "auto", dist: Path = layer_build.DEFAULT_DIST) -> list[LayerAsset]:
+def resolve_layer_assets(requested: str = "auto", dist: Path = layout.DEFAULT_DIST) -> list[LayerAsset]:
     """The layer contents to deploy for the `coverageLayerSource` context value."""
     if requested not in LAYER_SOURCES:
         raise LayerSourceError(f"{LAYER_SOURCE_CONTEXT}={requested!r}: expected one of {', '.join(LAYER_SOURCES)}")
@@ -87,7 +87,7 @@ def resolve_layer_assets(requested: str = "auto", dist: Path = layer_build.DEFAU
     # A fresh directory per synth: parallel synths (pytest -n) never see each other's half-copied tree.
     staged = Path(tempfile.mkdtemp(prefix="cdk-coverage-layer-"))
     atexit.register(shutil.rmtree, staged, True)
-    return [LayerAsset(stage_layer_src(staged), tuple(layer_build.ARCHITECTURES), "layer_src")]
+    return [LayerAsset(stage_layer_src(staged), tuple(layout.ARCHITECTURES), "layer_src")]
 
 
 class CoverageLayer(Construct):
@@ -109,11 +109,11 @@ class CoverageLayer(Construct):
             self.assets: list[LayerAsset] = []
             self.source = "existing"
             existing = lambda_.LayerVersion.from_layer_version_arn(self, "Existing", existing_arn)
-            self.versions = {architecture: existing for architecture in layer_build.ARCHITECTURES}
+            self.versions = {architecture: existing for architecture in layout.ARCHITECTURES}
             return
         self.assets = resolve_layer_assets(source)
         self.source = self.assets[0].source
-        version = layer_build.layer_version()
+        version = layout.layer_version()
         for asset in self.assets:
             label = asset.architectures[0] if len(asset.architectures) == 1 else "universal"
             layer = lambda_.LayerVersion(
@@ -122,7 +122,7 @@ class CoverageLayer(Construct):
                 code=lambda_.Code.from_asset(os.fspath(asset.path)),
                 compatible_runtimes=list(COMPATIBLE_RUNTIMES),
                 compatible_architectures=[CDK_ARCHITECTURES[name] for name in asset.architectures],
-                layer_version_name=f"{layer_build.LAYER_NAME}-{label}",
+                layer_version_name=f"{layout.LAYER_NAME}-{label}",
                 description=f"Lambda Coverage Layer {version} ({label}, built from {asset.source})",
                 license="MIT",
                 removal_policy=removal_policy,
