@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from infrastructure import layer
-from infrastructure.layer.build import ZIP_DATE_TIME
+from infrastructure.layer.build import ZIP_DATE_TIME, build
+from infrastructure.layer.validate import validate
 from infrastructure.layer.interpreters import find_interpreter, host_architecture
 from infrastructure.layer.runtime_checks import check_runtime, extract_as_opt
 from infrastructure.layer.structure import check_structure
@@ -33,7 +34,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> layer.Bui
     with open(shared / "layer-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not record.exists():
-            result = layer.build(shared / "layer-dist", layer.DEFAULT_WHEEL_CACHE)
+            result = build(shared / "layer-dist", layer.DEFAULT_WHEEL_CACHE)
             record.write_text(json.dumps(dataclasses.asdict(result), default=str))
     saved = json.loads(record.read_text())
     zips = [layer.BuiltZip(z["architecture"], Path(z["path"]), z["size"], z["sha256"]) for z in saved["zips"]]
@@ -123,13 +124,13 @@ def test_every_zip_is_within_the_size_budget(built):
 
 
 def test_rebuilding_gives_byte_identical_zips(built, tmp_path):
-    again = layer.build(tmp_path / "dist", layer.DEFAULT_WHEEL_CACHE, write_latest=False)
+    again = build(tmp_path / "dist", layer.DEFAULT_WHEEL_CACHE, write_latest=False)
     for first, second in zip(sorted(built.zips, key=lambda z: z.architecture), sorted(again.zips, key=lambda z: z.architecture)):
         assert first.path.read_bytes() == second.path.read_bytes(), first.architecture
 
 
 def test_validate_passes_the_built_layer_in_every_local_interpreter(built):
-    report = layer.validate([z.path for z in built.zips])
+    report = validate([z.path for z in built.zips])
     assert report.structure == {str(z.path): [] for z in built.zips}
     assert report.runtime_checks, "the running interpreter at least must have run the layer"
     assert [(c.runtime, c.problems) for c in report.runtime_checks if c.problems] == []

@@ -1,7 +1,10 @@
-"""The Lambda layer: one reproducible zip per architecture for Python 3.9–3.13, built, validated and published."""
+"""The Lambda layer: one reproducible zip per architecture for Python 3.9–3.13, built, validated and published.
 
-from .build import BuildResult, BuiltZip, build
-from .deploy import deploy
+The steps live in modules named for them: `build`, `validate`, `deploy` (the package does not re-export
+their functions, so `infrastructure.layer.build` is always the module).
+"""
+
+from .build import BuildResult, BuiltZip
 from .layout import (
     ARCHITECTURES,
     COVERAGE_PINS,
@@ -17,7 +20,7 @@ from .layout import (
     layer_version,
     zip_name,
 )
-from .validate import ValidationReport, validate
+from .validate import ValidationReport
 
 __all__ = [
     "ARCHITECTURES",
@@ -33,10 +36,7 @@ __all__ = [
     "BuiltZip",
     "LayerBuildError",
     "ValidationReport",
-    "build",
     "current_zips",
-    "deploy",
     "layer_version",
-    "validate",
     "zip_name",
 ]

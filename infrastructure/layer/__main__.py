@@ -17,7 +17,7 @@ from .validate import ValidationReport, validate
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.layer", description=package_doc)
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.layer", description=package_doc.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="build one zip per architecture into dist/")
     build_cmd.add_argument("--dist", type=Path, default=DEFAULT_DIST)
