@@ -230,8 +230,16 @@ Why goals are missed, where they are:
 - Branch coverage before Python 3.14 runs on the C tracer (sysmon cannot measure branches there);
   `COVERAGE_BRANCH_COVERAGE=true` is the default, so 3.12/3.13 users get the fast core only with
   `COVERAGE_BRANCH_COVERAGE=false`.
-- Cold start and RSS figures come from single processes per round on a loaded machine; the spread
-  columns show how far apart rounds were.
+- Cold start: the layer imports its own modules (config, session, outbox, sources, log) on top of
+  coverage.py, and coverage.py's `Collector.__init__` records `short_stack()` (an `inspect.stack()`
+  that reads the source of every frame on the stack): the deeper the stack at start (decorator →
+  session → `Coverage.start`), the more it costs. Zero-code mode starts coverage in `sitecustomize`,
+  so everything imported afterwards (the runtime's modules, the layer, the handler module) is
+  imported under measurement, which is the point of the mode (init code is covered) and costs
+  more than the floor, which starts after those imports.
+- RSS: the layer's modules and its session add about 1–1.5 MB over plain coverage.py's ~13–14 MB.
+- Cold start and RSS figures come from one process per variant per round on a loaded machine; the
+  spread columns show how far apart rounds were.
 
 ## 1. Warm invocations
 
@@ -306,7 +314,7 @@ The per-combine work is fixed per window, not per invocation: a quiet function p
 window in which it uploads something, so the cost per 1M invocations falls as traffic per function
 rises (compare the 30-day and 10M-a-day rows). At the 60 s default window the Standard workflow's
 state transitions and the reports each combine rewrites (S3 PUTs) dominate; a longer window
-(`COMBINE_WINDOW_SECONDS`, last row) trades report freshness for fewer combines and brings the
+(`COMBINE_WINDOW_SECONDS`, the 15-minute row) trades report freshness for fewer combines and brings the
 headline under the goal. The layer's own share (raw PUTs, manifest claims, extension time) is a few
 cents; the seed's is the whole $10+.
 
