@@ -40,6 +40,17 @@ def _measured_points(data_file: str, branch: bool) -> int:
         connection.close()
 
 
+def _skip_origin_stack() -> None:
+    """coverage.py stores `inspect.stack()`, with every frame's source read, as a debugging aid each time
+    it creates a collector: 10-40 ms of cold start for a string nothing here reads."""
+    try:
+        import coverage.collector
+
+        coverage.collector.short_stack = lambda *args, **kwargs: ""
+    except Exception:  # another coverage.py layout: keep its behaviour
+        pass
+
+
 class CoverageSession:
     """Starts coverage.py once, counts invocations, and flushes data into the outbox by policy."""
 
@@ -69,6 +80,8 @@ class CoverageSession:
         self._fallback_again = False
         self._warned_no_bucket = False
         self._previous_sigterm: Any = None
+        self._shutting_down = False
+        self._shutdown_done = threading.Event()
 
     # -- measurement -------------------------------------------------------------------------
 
@@ -92,6 +105,8 @@ class CoverageSession:
             # coverage.py reads the same variable; make it see the core chosen for what is measured.
             os.environ["COVERAGE_CORE"] = self.config.core
             import coverage
+
+            _skip_origin_stack()
 
             cov = coverage.Coverage(
                 data_file=self.data_file,
@@ -359,11 +374,24 @@ class CoverageSession:
         threading.Thread(target=watch, name="coverage-sigterm", daemon=True).start()
 
     def shutdown(self, reason: str) -> None:
-        """Final flush at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN."""
+        """Final flush at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN.
+
+        Runs once: SIGTERM reaches both the watcher thread and the main thread's handler, and exit
+        follows; later callers wait for the first to finish so the process never ends mid-flush.
+        """
         if self._coverage is None:
             return
-        if not self.flush(reason=reason, final=True).get("flushed"):
-            self._ship(wait=True)  # earlier flushes may still wait in the outbox
+        with self._lock:
+            first = not self._shutting_down
+            self._shutting_down = True
+        if not first:
+            self._shutdown_done.wait(self.config.upload_timeout + 5)
+            return
+        try:
+            if not self.flush(reason=reason, final=True).get("flushed"):
+                self._ship(wait=True)  # earlier flushes may still wait in the outbox
+        finally:
+            self._shutdown_done.set()
 
     # -- status ------------------------------------------------------------------------------
 
