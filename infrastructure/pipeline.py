@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from coverage_wrapper.keys import normalize_prefix, raw_root
+from services.settings import PipelineSettings
 
 STATEMACHINE_DIR = Path(__file__).resolve().parent.parent / "statemachine"
 METRICS_NAMESPACE = "LambdaCoverage"
@@ -81,7 +82,7 @@ STATE_MACHINES = (COMBINE, INTAKE)  # combine first: the intake's definition nee
 # The daily sweep: shortly after midnight UTC; no date in the input means "yesterday".
 DAILY_SCHEDULE_EXPRESSION = "cron(15 0 * * ? *)"
 DAILY_SCHEDULE_INPUT: dict[str, Any] = {"mode": "daily"}
-DEFAULT_WINDOW_SECONDS = 60
+DEFAULT_WINDOW_SECONDS = PipelineSettings.window_seconds
 
 
 def definition_substitutions(function_arns: Mapping[str, str], combine_state_machine_arn: str) -> dict[str, str]:

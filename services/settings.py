@@ -43,7 +43,7 @@ class PipelineSettings:
 
     bucket: str
     prefix: str = DEFAULT_PREFIX
-    window_seconds: int = 60
+    window_seconds: int = 900  # a combine per group per 15 minutes at most: see the cost model in BENCHMARKS.md
     max_file_bytes: int = MAX_FILE_BYTES
     batch_size: int = 50
     path_prefix: str = ""

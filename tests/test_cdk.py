@@ -226,6 +226,7 @@ def test_every_catalog_function_is_deployed_on_arm64_python312_with_powertools_a
         assert function["Timeout"] == entry.timeout_seconds
         assert function["Environment"]["Variables"]["COVERAGE_S3_BUCKET"] == {"Ref": _logical_id(stack, stack.bucket)}
         assert function["Environment"]["Variables"]["COVERAGE_S3_PREFIX"] == PREFIX
+        assert function["Environment"]["Variables"]["COMBINE_WINDOW_SECONDS"] == "900", "one combine per group per 15 minutes"
         layers = function["Layers"]
         assert coverage_layer in layers
         powertools = [layer for layer in layers if "Fn::Join" in layer]

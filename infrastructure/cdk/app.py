@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import aws_cdk as cdk
 
+from ..pipeline import DEFAULT_WINDOW_SECONDS
 from .layer import LAYER_ARN_CONTEXT, LAYER_SOURCE_CONTEXT
 from .nag import add_checks
 from .stack import STACK_NAME, TEST_STACK_NAME, LambdaCoverageLayerStack
@@ -21,6 +22,8 @@ CDK_JSON = REPO_ROOT / "cdk.json"
 PREFIX_CONTEXT = "coveragePrefix"
 POWERTOOLS_CONTEXT = "powertoolsLayerVersion"
 TEST_STACK_CONTEXT = "testStack"
+WINDOW_CONTEXT = "combineWindowSeconds"
+TEST_STACK_WINDOW_SECONDS = 60  # the test stack reports within a minute; production batches for cost
 
 
 def _context_from_cdk_json() -> dict[str, Any]:
@@ -48,6 +51,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         layer_source=str(app.node.try_get_context(LAYER_SOURCE_CONTEXT) or "auto"),
         layer_arn=str(app.node.try_get_context(LAYER_ARN_CONTEXT) or "") or None,
         powertools_layer_version=int(app.node.try_get_context(POWERTOOLS_CONTEXT) or 27),
+        window_seconds=int(app.node.try_get_context(WINDOW_CONTEXT) or (TEST_STACK_WINDOW_SECONDS if test_stack else DEFAULT_WINDOW_SECONDS)),
         ephemeral=test_stack,
         description="Lambda Coverage Layer: coverage bucket, layer, intake/combine pipeline and examples",
         # Account and region come from the deploying credentials; synth needs neither.

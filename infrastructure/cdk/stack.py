@@ -9,6 +9,7 @@ from constructs import Construct
 
 from coverage_wrapper.keys import DEFAULT_PREFIX, normalize_prefix
 
+from ..pipeline import DEFAULT_WINDOW_SECONDS
 from .examples import ExampleFunctions
 from .instrument import CoverageInstrumentation
 from .layer import CoverageLayer
@@ -32,6 +33,7 @@ class LambdaCoverageLayerStack(Stack):
         layer_source: str = "auto",
         layer_arn: str | None = None,
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+        window_seconds: int = DEFAULT_WINDOW_SECONDS,
         ephemeral: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -53,6 +55,7 @@ class LambdaCoverageLayerStack(Stack):
             prefix=self.prefix,
             coverage_layer=self.layer.for_architecture(PIPELINE_ARCHITECTURE),
             powertools_layer_version=powertools_layer_version,
+            window_seconds=window_seconds,
             ephemeral=ephemeral,
         )
         self.workflow = Workflow(

@@ -116,12 +116,13 @@ class PipelineFunctions(Construct):
         prefix: str,
         coverage_layer: lambda_.ILayerVersion,
         powertools_layer_version: int = DEFAULT_POWERTOOLS_LAYER_VERSION,
+        window_seconds: int = pipeline.DEFAULT_WINDOW_SECONDS,
         ephemeral: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         powertools = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn(powertools_layer_version))
         code = lambda_.Code.from_asset(os.fspath(stage_services()))
-        environment = pipeline.function_environment(bucket.bucket_name, prefix)
+        environment = pipeline.function_environment(bucket.bucket_name, prefix, window_seconds)
         self.functions: dict[str, lambda_.Function] = {}
         for entry in pipeline.FUNCTIONS:
             service = service_of(entry.handler)
