@@ -135,7 +135,7 @@ def cost_section(found: dict, runs: list[dict], goals: list[tuple]) -> str:
         cost.Scenario("1M a day, 10,000 short-lived environments", environments=10000, files_per_environment=2, window_seconds=window),
         cost.Scenario("1M over 30 days (33k a day), 1,000 environments", days=30, environments=1000, window_seconds=window),
         cost.Scenario("10M a day, 5,000 environments (per 1M)", invocations=1e7, environments=5000, window_seconds=window),
-        cost.Scenario("headline with a 15-minute combine window", environments=1000, window_seconds=900),
+        cost.Scenario("headline with a 1-minute combine window (fresher reports)", environments=1000, window_seconds=60),
     ]
     seed_runs = _runs(runs, variant="seed", flush_mode="extension", shape="tiny")
     bare_tiny = _median(_runs(runs, variant="bare", flush_mode="extension", shape="tiny"), "median_us")
@@ -312,11 +312,11 @@ AWS's faster cores, optimistic for much larger codebases). The seed's in-functio
 
 The per-combine work is fixed per window, not per invocation: a quiet function pays for every
 window in which it uploads something, so the cost per 1M invocations falls as traffic per function
-rises (compare the 30-day and 10M-a-day rows). At the 60 s default window the Standard workflow's
-state transitions and the reports each combine rewrites (S3 PUTs) dominate; a longer window
-(`COMBINE_WINDOW_SECONDS`, the 15-minute row) trades report freshness for fewer combines and brings the
-headline under the goal. The layer's own share (raw PUTs, manifest claims, extension time) is a few
-cents; the seed's is the whole $10+.
+rises (compare the 30-day and 10M-a-day rows). The Standard workflow's state transitions and the
+reports each combine rewrites (S3 PUTs) dominate, which is why the default window is
+{pipeline_default_window()} s (`COMBINE_WINDOW_SECONDS`, CDK context `combineWindowSeconds`): the
+1-minute row shows what fresher reports cost. The layer's own share (raw PUTs, manifest claims,
+extension time) is a few cents; the seed's is the whole $10+.
 
 ## How to run
 
