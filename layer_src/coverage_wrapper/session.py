@@ -78,7 +78,6 @@ class CoverageSession:
         self._lock = threading.RLock()
         self._fallback: threading.Thread | None = None
         self._fallback_again = False
-        self._warned_no_bucket = False
         self._previous_sigterm: Any = None
         self._shutting_down = False
         self._shutdown_done = threading.Event()
@@ -133,8 +132,7 @@ class CoverageSession:
             branch=self.config.branch,
             source_root=self.config.source_root,
         )
-        if not self.config.bucket and not self._warned_no_bucket:
-            self._warned_no_bucket = True
+        if not self.config.bucket:  # once: measuring starts once per execution environment
             log.warning(
                 "COVERAGE_S3_BUCKET is not set: coverage is measured but not uploaded",
                 operation="configuration",
