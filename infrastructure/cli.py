@@ -138,20 +138,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_reports(args: argparse.Namespace) -> int:
     from coverage_wrapper.keys import normalize_prefix
 
+    from .demo import download_reports
+
     prefix = normalize_prefix(args.prefix)
     bucket = args.bucket or _find_bucket(args.endpoint, prefix)
-    s3 = _client("s3", args.endpoint)
     out = Path(args.out).resolve()
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix):]
-            if relative.startswith(("raw/", "sources/")) or relative.endswith("/") or ".." in relative.split("/"):
-                continue
-            target = out / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
+    count = download_reports(_client("s3", args.endpoint), bucket, prefix, out)
     print(f"{count} files from s3://{bucket}/{prefix} → {out}/ (dashboard: {out / 'reports' / 'index.html'})")
     return 0
 

@@ -119,18 +119,17 @@ def group_summaries(aws: LocalAws) -> list[dict]:
     return sorted(summaries, key=lambda s: (s["function"], s["date"], s["version"]))
 
 
-def download_reports(aws: LocalAws, out: Path) -> int:
+def download_reports(s3: Any, bucket: str, prefix: str, out: Path) -> int:
     """Everything readable under the prefix except raw data and source blobs, paths without the prefix."""
-    s3 = aws.client("s3")
     count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=aws.prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            relative = item["Key"][len(aws.prefix):]
-            if relative.startswith(("raw/", "sources/")):
+            relative = item["Key"][len(prefix):]
+            if relative.startswith(("raw/", "sources/")) or relative.endswith("/") or ".." in relative.split("/"):
                 continue
             target = out / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read())
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
             count += 1
     return count
 
@@ -175,7 +174,7 @@ def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progr
         if daily["status"] != "SUCCEEDED":
             raise RuntimeError(f"daily sweep {daily['status']}: {daily.get('error')} {daily.get('cause')}")
         shutil.rmtree(out)
-        files = download_reports(aws, out)
+        files = download_reports(aws.client("s3"), aws.bucket, aws.prefix, out)
         summaries = group_summaries(aws)
     progress(f"downloaded {files} report files to {out}/ in {time.perf_counter() - began:.0f} s total")
     print()
