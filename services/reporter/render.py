@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from coverage_wrapper import keys
 from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, open_readonly, validate_data_file
+from services.settings import is_missing
 
 from . import pages
 from .sources import SourceSnapshot, materialize_sources
@@ -410,16 +411,14 @@ def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefi
         try:
             client.download_file(bucket, keys.combined_data_key(prefix, *group.parts), data_path)
         except Exception as exc:
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 raise MissingCombinedData(f"no combined data at s3://{bucket}/{keys.combined_data_key(prefix, *group.parts)}") from None
             raise
         raw_files = None
         try:
             raw_files = raw_file_count(json.loads(client.get_object(Bucket=bucket, Key=keys.combined_manifest_key(prefix, *group.parts))["Body"].read()))
         except Exception as exc:  # the count is informative; a missing or odd manifest leaves it unknown
-            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-            if code not in ("404", "NoSuchKey", "NotFound") and not isinstance(exc, ValueError):
+            if not is_missing(exc) and not isinstance(exc, ValueError):
                 raise
         measured = _measured_paths(data_path)
         source_root = os.path.join(work, "src")
