@@ -7,7 +7,6 @@ import collections
 import os
 import random
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -18,7 +17,6 @@ from . import log
 from ._version import __version__
 from .config import Config, load_config
 from .outbox import Outbox
-from .sources import measurement_patterns
 
 # coverage.py warnings that are expected in a Lambda process and would only add noise to its logs.
 _QUIET_WARNINGS = ["no-data-collected", "module-not-measured", "module-not-imported", "no-ctracer"]
@@ -30,6 +28,8 @@ def _utc_iso(moment: float) -> str:
 
 def _measured_points(data_file: str, branch: bool) -> int:
     """How many (file, line) or (file, arc) pairs a saved data file holds: it only grows, so equal means unchanged."""
+    import sqlite3  # loaded by coverage.py by then; not at import, where the kill switch may stop everything
+
     connection = sqlite3.connect(data_file)
     try:
         if branch:
@@ -97,6 +97,8 @@ class CoverageSession:
             return True
         began = time.perf_counter()
         try:
+            from .sources import measurement_patterns
+
             os.makedirs(os.path.dirname(self.data_file), exist_ok=True)
             include, omit = measurement_patterns(
                 self.config.source_root, self.config.include_patterns, self.config.exclude_patterns
