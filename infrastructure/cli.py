@@ -162,12 +162,12 @@ def cmd_combine(args: argparse.Namespace) -> int:
         return 1
     summary: dict[str, Any] = {"files_combined": len(result.merged), "files_skipped": len(result.rejected), "combined": str(data_path)}
     if args.source_root:
-        summary.update(_local_reports(data_path, Path(args.source_root), out))
+        summary.update(_local_reports(data_path, Path(args.source_root), out, set(result.measurements.executed_lines())))
     print(json.dumps(summary, indent=1))
     return 0
 
 
-def _local_reports(data_path: Path, source_root: Path, out: Path) -> dict[str, Any]:
+def _local_reports(data_path: Path, source_root: Path, out: Path, measured: set[str]) -> dict[str, Any]:
     """Render every report from local sources, through the same reporter the pipeline uses."""
     from coverage_wrapper.sources import scan_sources
     from services.reporter.render import Group, build_reports
@@ -175,6 +175,7 @@ def _local_reports(data_path: Path, source_root: Path, out: Path) -> dict[str, A
 
     snapshot = SourceSnapshot(root=str(source_root), manifest_found=True)
     snapshot.available = {f.relative_path: f.absolute_path for f in scan_sources(str(source_root))}
+    snapshot.never_executed = set(snapshot.available) - measured
     group = Group(function="local", date=datetime.now(timezone.utc).strftime("%Y-%m-%d"), version="local")
     summary = build_reports(str(data_path), snapshot, str(out), group)
     return {"percent": summary.get("percent"), "covered": summary.get("covered"), "statements": summary.get("statements"), "html": str(out / "html" / "index.html")}

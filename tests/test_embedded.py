@@ -117,5 +117,6 @@ def test_combine_verb_merges_local_raw_files_and_renders_reports_without_aws(tmp
     report = json.loads((tmp_path / "out" / "coverage.json").read_text())
     orders = report["files"]["shop/orders.py"]
     assert 15 in orders["executed_lines"] and 14 in orders["executed_lines"], "lines from both runs: with and without tax"
+    assert report["files"]["plain.py"]["executed_lines"] == [], "a module nothing imported is reported at 0%"
     pages = "".join(p.read_text() for p in (tmp_path / "out" / "html").glob("*orders_py.html"))
     assert "quantity must be positive" in pages, "the HTML report shows the real source"

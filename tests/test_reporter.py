@@ -6,8 +6,9 @@ import hashlib
 import json
 import posixpath
 import re
-import warnings
+import shutil
 import sqlite3
+import warnings
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -93,6 +94,28 @@ def test_json_report_has_the_numbers_coverage_json_gives_directly(s3, bucket, me
         assert summary["branches"]["covered"] == totals["covered_branches"]
     stored = json.loads(get_text(s3, bucket, base + "summary.json"))
     assert stored["percent"] == summary["percent"] and stored["generated_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("mode", ["branch", "line"])
+def test_files_no_invocation_executed_are_reported_at_zero_from_the_source_snapshot(s3, bucket, measured, tmp_path, mode):
+    # The layer measures with include patterns, so a module nothing imported is absent from its data;
+    # the source snapshot still lists it, and the report must show it as coverage.py's `source` would.
+    sample = measured[mode]
+    data = tmp_path / "without-unused.sqlite"
+    shutil.copyfile(sample.relative_data, data)
+    with sqlite3.connect(data) as connection:
+        (file_id,) = connection.execute("select id from file where path = 'app/unused.py'").fetchone()
+        for table in ("line_bits", "arc", "tracer"):
+            connection.execute(f"delete from {table} where file_id = ?", (file_id,))
+        connection.execute("delete from file where id = ?", (file_id,))
+    publish_sources(s3, bucket, PREFIX, "orders", "v1", sample.root)
+    base = publish_combined(s3, bucket, PREFIX, "orders", DATE, "v1", data)
+    summary = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+    report = json.loads(get_text(s3, bucket, base + "coverage.json"))
+    assert report["files"]["app/unused.py"]["executed_lines"] == []
+    assert report["files"]["app/unused.py"]["summary"]["num_statements"] > 0
+    assert report["totals"] == sample.expected_json["totals"]
+    assert summary["files_without_source"] == 0 and summary["files"] == 6
 
 
 def test_html_report_shows_real_source_escaped(s3, bucket, measured):

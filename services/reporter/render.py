@@ -146,8 +146,10 @@ def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) 
         mapped.add_arcs(measured)
     else:
         mapped.add_lines(measured)
-    if measured:
-        mapped.touch_files(list(measured))
+    # Files no invocation executed count at 0%, as coverage.py's own `source` option reports them.
+    never_executed = [snapshot.available[path] for path in sorted(snapshot.never_executed) if path in snapshot.available]
+    if measured or never_executed:
+        mapped.touch_files(list(measured) + never_executed)
     mapped.write()
     return has_arcs, executed_without_source
 
@@ -192,7 +194,7 @@ def _not_analyzed(data_path: str, snapshot: SourceSnapshot, reported: set[str], 
     """Files with source that coverage.py still skipped (it is not Python it can parse), with their executed lines."""
     from coverage import CoverageData
 
-    skipped = [path for path in snapshot.available if path_prefix + path not in reported]
+    skipped = [path for path in snapshot.available if path_prefix + path not in reported and path not in snapshot.never_executed]
     if not skipped:
         return {}
     data = CoverageData(basename=data_path)

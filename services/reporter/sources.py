@@ -27,12 +27,17 @@ UNSAFE_PATH = "the file path is not a plain relative path"
 
 @dataclass
 class SourceSnapshot:
-    """Which measured files have source on disk (relative path → absolute path) and why the others do not."""
+    """Which files have source on disk (relative path → absolute path) and why the others do not.
+
+    `never_executed` holds the snapshot's files that no invocation executed (absent from the data):
+    reported at 0% when their source is there, left out silently when it is not.
+    """
 
     root: str
     manifest_found: bool = False
     available: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    never_executed: set[str] = field(default_factory=set)
 
 
 def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict[str, dict] | None:
@@ -60,15 +65,18 @@ def materialize_sources(
     root: str,
     path_prefix: str = "",
 ) -> SourceSnapshot:
-    """Write the source of each measured `path` to `root/{path_prefix}{path}`, verified against its sha256.
+    """Write the source of each measured `path`, and of every other file of the snapshot, to
+    `root/{path_prefix}{path}`, verified against its sha256.
 
     Only plain relative paths are ever written, so nothing in a manifest or data file can place a
     file outside `root`.
     """
     snapshot = SourceSnapshot(root=root)
-    wanted = sorted(set(paths))
+    measured = set(paths)
     manifest = read_manifest(client, bucket, prefix, function, version)
     snapshot.manifest_found = manifest is not None
+    snapshot.never_executed = set(manifest or {}) - measured
+    wanted = sorted(measured | snapshot.never_executed)
     fetches: list[tuple[str, str]] = []
     for path in wanted:
         entry = (manifest or {}).get(path)
@@ -109,4 +117,6 @@ def materialize_sources(
                     snapshot.available[path] = target
                 else:
                     snapshot.unavailable[path] = reason or BLOB_MISSING
+    for path in snapshot.never_executed:  # nothing ran and nothing to show: not worth a line
+        snapshot.unavailable.pop(path, None)
     return snapshot
