@@ -115,3 +115,23 @@ def test_zero_code_mode_in_an_execution_environment_covers_init_code(tmp_path, s
     measured = Measurements()
     measured.add_file(str(local))
     assert {1, 2, 4, 6, 7} <= set(measured.executed_lines()["plain.py"])
+
+
+def test_combine_coverage_files_merges_a_prefix_and_skips_bad_objects(tmp_path, s3, bucket, moto_endpoint, monkeypatch):
+    from coverage_wrapper import combine_coverage_files
+
+    app = copy_app(tmp_path)
+    for n, event in enumerate(EVENTS[:2]):
+        env = layer_env(app, tmp_path / f"run{n}", COVERAGE_S3_BUCKET=bucket, AWS_ENDPOINT_URL=moto_endpoint)
+        run_function("handler.lambda_handler", [event], env)
+    raw = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="coverage/raw/")["Contents"]]
+    assert len(raw) == 2
+    junk_key = raw[0].rsplit("/", 1)[0] + "/000000Z-00000000-000000.coverage"
+    s3.put_object(Bucket=bucket, Key=junk_key, Body=b"not sqlite")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    result = combine_coverage_files(bucket, "coverage/raw/orders-fn/", "coverage/examples/report.json")
+    assert result["status"] == "success" and result["files_combined"] == 2
+    assert [(s["key"], s["reason"]) for s in result["files_skipped"]] == [(junk_key, "not_sqlite")]
+    report = json.loads(s3.get_object(Bucket=bucket, Key="coverage/examples/report.json")["Body"].read())
+    lines = report["files"]["shop/orders.py"]["executed_lines"]
+    assert 14 in lines and 15 in lines, "both runs merged: with and without tax"

@@ -30,12 +30,13 @@ def combine_coverage_files(bucket_name: str, prefix: str, output_key: str) -> di
     from .shipper import s3_client
 
     began = time.perf_counter()
-    client = s3_client(load_config())
+    config = load_config()
+    client = s3_client(config)
     groups: dict[str, list[str]] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket_name, Prefix=prefix):
         for item in page.get("Contents", []):
             if item["Key"].endswith(".coverage"):
-                parsed = keys.parse_raw_key(item["Key"], item["Key"].split("raw/")[0]) if "raw/" in item["Key"] else None
+                parsed = keys.parse_raw_key(item["Key"], config.prefix)
                 groups.setdefault(parsed.version if parsed else "unversioned", []).append(item["Key"])
     if not groups:
         return {"status": "no_files", "bucket": bucket_name, "prefix": prefix, "files_combined": 0, "outputs": []}

@@ -174,9 +174,3 @@ def load_config() -> Config:
         for problem in _config.problems:
             log.warning("Invalid coverage configuration", problem=problem)
     return _config
-
-
-def reset_config() -> None:
-    """Forget the cached configuration (tests, and the zero-code bootstrap after env changes)."""
-    global _config
-    _config = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, TypeVar
 
-from .config import load_config
 from .session import get_session
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -21,7 +20,7 @@ def coverage_handler(func: Handler | None = None) -> Any:
         return coverage_handler
     try:
         session = get_session()
-        if not (load_config().enabled and session.sampled):
+        if not session.sampled:  # disabled by COVERAGE_ENABLED, or left out by COVERAGE_SAMPLE_RATE
             return func
     except Exception:  # the layer never breaks the user's module import
         return func

@@ -78,7 +78,6 @@ class CoverageSession:
         self._lock = threading.RLock()
         self._fallback: threading.Thread | None = None
         self._fallback_again = False
-        self._previous_sigterm: Any = None
         self._shutting_down = False
         self._shutdown_done = threading.Event()
 
@@ -330,7 +329,7 @@ class CoverageSession:
         if threading.current_thread() is not threading.main_thread():
             return
         try:
-            previous = self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+            previous = signal.getsignal(signal.SIGTERM)
 
             def on_sigterm(signum: int, frame: Any) -> None:
                 self.shutdown("sigterm")
@@ -430,17 +429,3 @@ def get_session() -> CoverageSession:
             if _session is None:
                 _session = CoverageSession(load_config())
     return _session
-
-
-def reset_session() -> None:
-    """Stop and forget the session (tests only)."""
-    global _session
-    if _session is not None and _session._coverage is not None:
-        atexit.unregister(_session.shutdown)
-        if _session._previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, _session._previous_sigterm)
-        try:
-            _session._coverage.stop()
-        except Exception:
-            pass
-    _session = None
