@@ -6,11 +6,11 @@ Lines are unioned as integers of bits, arcs as sets, and the result is written o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .validation import Rejection, open_readonly, validate_data_file
+from . import datafile
+from .validation import Rejection, validate_data_file
 
 
 @dataclass
@@ -21,19 +21,14 @@ class Measurements:
     arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
 
     def add_file(self, path: str) -> None:
-        connection = open_readonly(path)
-        try:
-            paths = dict(connection.execute("select id, path from file"))
-            for file_id, numbits in connection.execute("select file_id, numbits from line_bits"):
-                name = paths[file_id]
-                self.lines[name] = self.lines.get(name, 0) | int.from_bytes(numbits, "little")
-            for file_id, start, end in connection.execute("select file_id, fromno, tono from arc"):
-                self.arcs.setdefault(paths[file_id], set()).add((start, end))
-            for name in paths.values():  # measured but nothing executed: still a file of the data
-                if name not in self.lines and name not in self.arcs:
-                    self.lines.setdefault(name, 0)
-        finally:
-            connection.close()
+        contents = datafile.read_contents(path)
+        for name, bits in contents.line_bits.items():
+            self.lines[name] = self.lines.get(name, 0) | bits
+        for name, arcs in contents.arcs.items():
+            self.arcs.setdefault(name, set()).update(arcs)
+        for name in contents.paths:  # measured but nothing executed: still a file of the data
+            if name not in self.lines and name not in self.arcs:
+                self.lines.setdefault(name, 0)
 
     @property
     def has_arcs(self) -> bool:
@@ -49,17 +44,10 @@ class Measurements:
 
     def write(self, output_path: str) -> None:
         """Write as a coverage.py data file: arcs when every file has them, lines otherwise."""
-        from coverage import CoverageData
-
-        if os.path.exists(output_path):
-            os.remove(output_path)
-        data = CoverageData(basename=output_path)
         if self.has_arcs:
-            data.add_arcs({name: arcs for name, arcs in self.arcs.items()})
-            data.touch_files([n for n in self.lines if n not in self.arcs])
+            datafile.write_data_file(output_path, arcs=self.arcs, touched=self.lines)
         else:
-            data.add_lines(self.executed_lines())
-        data.write()
+            datafile.write_data_file(output_path, lines=self.executed_lines())
 
 
 @dataclass

@@ -6,7 +6,6 @@ import json
 import mimetypes
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from coverage_wrapper import keys
-from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, open_readonly, validate_data_file
+from coverage_wrapper import datafile, keys
+from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, validate_data_file
 from services.settings import is_missing
 
 from . import pages
@@ -32,8 +31,6 @@ HTML_INDEX = "html/index.html"
 HTML_UNAVAILABLE = "html/unavailable.html"
 
 _PATH_PROBLEMS = ("absolute_path", "path_traversal", "unsafe_path")
-_MAX_LINE = MAX_LINE_NUMBER
-_MAX_NUMBITS = MAX_LINE_NUMBER // 8 + 1
 UNAVAILABLE_NOTE = (
     "Source is not available for these files, so they have no statement counts and are not in the totals; "
     "their executed lines are listed instead."
@@ -128,30 +125,24 @@ def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) 
     Returns whether branches were measured and the executed lines of each file without source.
     Only lines and arcs are copied: plugin and context names in the data never reach coverage.py.
     """
-    from coverage import CoverageData
-
-    combined = CoverageData(basename=data_path)
-    combined.read()
-    has_arcs = combined.has_arcs()
-    mapped = CoverageData(basename=mapped_path)
+    combined = datafile.read_contents(data_path)
     executed_without_source: dict[str, list[int]] = {}
     measured: dict[str, Any] = {}
-    for path in sorted(combined.measured_files()):
+    for path in combined.paths:
         local = snapshot.available.get(path)
         if local is None:
-            executed_without_source[path] = sorted(combined.lines(path) or [])
+            executed_without_source[path] = combined.lines(path)
+        elif combined.has_arcs:
+            measured[local] = combined.arcs.get(path, set())
         else:
-            measured[local] = (combined.arcs(path) if has_arcs else combined.lines(path)) or []
-    if has_arcs:
-        mapped.add_arcs(measured)
-    else:
-        mapped.add_lines(measured)
+            measured[local] = combined.lines(path)
     # Files no invocation executed count at 0%, as coverage.py's own `source` option reports them.
     never_executed = [snapshot.available[path] for path in sorted(snapshot.never_executed) if path in snapshot.available]
-    if measured or never_executed:
-        mapped.touch_files(list(measured) + never_executed)
-    mapped.write()
-    return has_arcs, executed_without_source
+    if combined.has_arcs:
+        datafile.write_data_file(mapped_path, arcs=measured, touched=never_executed)
+    else:
+        datafile.write_data_file(mapped_path, lines=measured, touched=never_executed)
+    return combined.has_arcs, executed_without_source
 
 
 def _drop_unsafe_paths(data_path: str) -> dict[str, list[int]]:
@@ -161,45 +152,19 @@ def _drop_unsafe_paths(data_path: str) -> dict[str, list[int]]:
     nothing else is wrong, and the other files can still be reported. Such a path never becomes a
     local file name; it is only ever shown escaped.
     """
-    from coverage.numbits import numbits_to_nums
-
     problem = validate_data_file(data_path)
     if problem is None or problem.code not in _PATH_PROBLEMS:
         return {}
-    connection = sqlite3.connect(data_path)
-    try:
-        connection.execute("pragma trusted_schema = off")
-        unsafe: dict[str, list[int]] = {}
-        for file_id, path in connection.execute("select id, path from file").fetchall():
-            name = path if isinstance(path, str) else repr(path)
-            if isinstance(path, str) and check_path(path) is None:
-                continue
-            lines: set[int] = set()
-            for (numbits,) in connection.execute("select numbits from line_bits where file_id = ?", (file_id,)):
-                if isinstance(numbits, bytes) and len(numbits) <= _MAX_NUMBITS:
-                    lines.update(numbits_to_nums(numbits))
-            for start, end in connection.execute("select fromno, tono from arc where file_id = ?", (file_id,)):
-                lines.update(n for n in (start, end) if isinstance(n, int) and 0 < n <= _MAX_LINE)
-            unsafe[name[:300]] = sorted(n for n in lines if 0 < n <= _MAX_LINE)
-            for table in ("line_bits", "arc", "tracer"):
-                connection.execute(f"delete from {table} where file_id = ?", (file_id,))
-            connection.execute("delete from file where id = ?", (file_id,))
-        connection.commit()
-    finally:
-        connection.close()
-    return unsafe
+    return datafile.remove_files(data_path, lambda path: not isinstance(path, str) or check_path(path) is not None, MAX_LINE_NUMBER)
 
 
 def _not_analyzed(data_path: str, snapshot: SourceSnapshot, reported: set[str], path_prefix: str) -> dict[str, list[int]]:
     """Files with source that coverage.py still skipped (it is not Python it can parse), with their executed lines."""
-    from coverage import CoverageData
-
     skipped = [path for path in snapshot.available if path_prefix + path not in reported and path not in snapshot.never_executed]
     if not skipped:
         return {}
-    data = CoverageData(basename=data_path)
-    data.read()
-    return {path: sorted(data.lines(path) or []) for path in skipped}
+    data = datafile.read_contents(data_path)
+    return {path: data.lines(path) for path in skipped}
 
 
 def _neutral_xml_sources(xml_path: str, root: str) -> None:
@@ -396,13 +361,10 @@ def _measured_paths(data_path: str) -> list[str]:
     problem = validate_data_file(data_path)
     if problem is not None and problem.code not in _PATH_PROBLEMS:
         raise InvalidDataFile(problem)
-    connection = open_readonly(data_path)
     try:
-        return [path for (path,) in connection.execute("select path from file") if isinstance(path, str)]
-    except sqlite3.Error as exc:
-        raise InvalidDataFile(Rejection("corrupt", f"cannot read measured files: {exc}")) from None
-    finally:
-        connection.close()
+        return datafile.measured_paths(data_path)
+    except datafile.DataFileError as exc:
+        raise InvalidDataFile(Rejection(exc.code, f"cannot read measured files: {exc.message}")) from None
 
 
 def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
