@@ -63,10 +63,16 @@ def test_invalid_values_fall_back_to_defaults_with_a_reason_each():
 
 @pytest.mark.parametrize("requested, branch, python, expected", [
     (None, False, (3, 12), "sysmon"),
-    (None, True, (3, 12), "ctrace"),
+    (None, True, (3, 12), "markers"),
+    (None, True, (3, 13), "markers"),
     (None, True, (3, 14), "sysmon"),
     (None, False, (3, 11), "ctrace"),
-    ("sysmon", True, (3, 13), "ctrace"),
+    (None, True, (3, 11), "ctrace"),
+    ("sysmon", True, (3, 13), "markers"),
+    ("markers", False, (3, 12), "sysmon"),
+    ("markers", True, (3, 14), "sysmon"),
+    ("markers", True, (3, 11), "ctrace"),
+    ("ctrace", True, (3, 12), "ctrace"),
     ("pytrace", False, (3, 13), "pytrace"),
 ])
 def test_core_is_the_fastest_that_measures_what_is_asked(requested, branch, python, expected):

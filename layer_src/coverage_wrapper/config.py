@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 from . import log
 from .keys import DEFAULT_PREFIX, normalize_prefix
 
-CORES = ("sysmon", "ctrace", "pytrace")
+CORES = ("markers", "sysmon", "ctrace", "pytrace")
 _VERSION_LABEL = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -130,11 +130,19 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
 
 
 def best_core(requested: str | None, branch: bool, python: tuple[int, int] = sys.version_info[:2]) -> str:
-    """The fastest core that measures what is asked: sysmon needs 3.12+ for lines, 3.14+ for branches."""
+    """The fastest core that measures what is asked.
+
+    sysmon measures lines from 3.12 and branches from 3.14; on 3.12 and 3.13 branches are measured by
+    `markers`; before 3.12 only coverage.py's tracers run.
+    """
     sysmon_ok = python >= (3, 14) or (python >= (3, 12) and not branch)
-    if requested in (None, "sysmon"):
-        return "sysmon" if sysmon_ok else "ctrace"
-    return requested
+    markers_ok = branch and (3, 12) <= python < (3, 14)
+    fastest = "sysmon" if sysmon_ok else "markers" if markers_ok else "ctrace"
+    if requested == "sysmon":
+        return "sysmon" if sysmon_ok else fastest
+    if requested == "markers":
+        return "markers" if markers_ok else fastest
+    return requested or fastest
 
 
 def parse_config(environ: Mapping[str, str]) -> Config:
@@ -152,9 +160,10 @@ def parse_config(environ: Mapping[str, str]) -> Config:
     requested_core = values.get("core")
     branch = bool(values.get("branch", True))
     core = best_core(requested_core, branch)  # type: ignore[arg-type]
-    if requested_core == "sysmon" and core != "sysmon":
+    if requested_core in ("sysmon", "markers") and core != requested_core:
         problems.append(
-            "COVERAGE_CORE=sysmon cannot measure branches before Python 3.14; using ctrace"
+            f"COVERAGE_CORE={requested_core} cannot measure what is asked on this Python "
+            f"(branch coverage {'on' if branch else 'off'}); using {core}"
         )
     values["core"] = core
     values["function_name"] = environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"

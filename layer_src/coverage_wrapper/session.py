@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import os
 import random
 import signal
@@ -102,22 +103,16 @@ class CoverageSession:
             include, omit = measurement_patterns(
                 self.config.source_root, self.config.include_patterns, self.config.exclude_patterns
             )
-            # coverage.py reads the same variable; make it see the core chosen for what is measured.
-            os.environ["COVERAGE_CORE"] = self.config.core
-            import coverage
-
-            _skip_origin_stack()
-
-            cov = coverage.Coverage(
-                data_file=self.data_file,
-                branch=self.config.branch,
-                include=include,
-                omit=omit,
-                config_file=False,
-                messages=False,
-            )
-            cov.set_option("run:disable_warnings", _QUIET_WARNINGS)
-            cov.start()
+            cov = self._new_core(include, omit)
+            try:
+                cov.start()
+            except Exception as exc:
+                if self.config.core != "markers":
+                    raise
+                self._record_error("The markers core could not start; using ctrace", exc)
+                self.config = dataclasses.replace(self.config, core="ctrace")
+                cov = self._new_core(include, omit)
+                cov.start()
         except Exception as exc:
             self._record_error("Coverage could not start", exc)
             self.sampled = False
@@ -139,6 +134,28 @@ class CoverageSession:
                 operation="configuration",
             )
         return True
+
+    def _new_core(self, include: list[str], omit: list[str]) -> Any:
+        """The measuring core: `markers` for branches on Python 3.12/3.13, else coverage.py itself."""
+        if self.config.core == "markers":
+            from .markers import MarkersCore
+
+            return MarkersCore(self.data_file, include, omit)
+        # coverage.py reads the same variable; make it see the core chosen for what is measured.
+        os.environ["COVERAGE_CORE"] = self.config.core
+        import coverage
+
+        _skip_origin_stack()
+        cov = coverage.Coverage(
+            data_file=self.data_file,
+            branch=self.config.branch,
+            include=include,
+            omit=omit,
+            config_file=False,
+            messages=False,
+        )
+        cov.set_option("run:disable_warnings", _QUIET_WARNINGS)
+        return cov
 
     def start_continuous(self) -> None:
         """Measure from now on, across invocations (decorator and zero-code mode)."""

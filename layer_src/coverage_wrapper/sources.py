@@ -39,7 +39,8 @@ class SourceFile:
     size: int
 
 
-def _wanted(path: str, include: list[str], omit: list[str]) -> bool:
+def is_measured(path: str, include: list[str], omit: list[str]) -> bool:
+    """Whether coverage.py's `include`/`omit` globs select a file (the markers core and the snapshot agree)."""
     return any(fnmatch.fnmatch(path, p) for p in include) and not any(fnmatch.fnmatch(path, p) for p in omit)
 
 
@@ -53,7 +54,7 @@ def scan_sources(root: str, include: Iterable[str] = (), exclude: Iterable[str] 
             if not filename.endswith(".py"):
                 continue
             path = os.path.join(directory, filename)
-            if not _wanted(path, include_patterns, omit_patterns) or not os.path.isfile(path):
+            if not is_measured(path, include_patterns, omit_patterns) or not os.path.isfile(path):
                 continue
             digest = hashlib.sha256()
             with open(path, "rb") as handle:
