@@ -379,7 +379,8 @@ def test_instrumented_examples_may_only_put_their_raw_files_and_sources(synthesi
         grants = _s3_grants(_role_statements(raw, _logical_id(stack, function.role)))
         expected_put = [
             _object_arn(bucket_id, f"/{PREFIX}raw/", {"Ref": function_id}, "/*"),
-            _object_arn(bucket_id, f"/{PREFIX}sources/*"),
+            _object_arn(bucket_id, f"/{PREFIX}sources/", {"Ref": function_id}, "/*/manifest.json"),
+            _object_arn(bucket_id, f"/{PREFIX}sources/blobs/*"),
         ]
         if example.construct_id == "CoverageCombiner":
             # The seed's combiner also reads raw files and writes its report: checked apart below.
@@ -470,7 +471,41 @@ def test_instrumentation_construct_instruments_a_user_function_in_one_line():
     ]
     assert resolved == [
         "arn:{AWS::Partition}:s3:::team-coverage/cov/raw/{" + _logical_id(stack, function) + "}/*",
-        "arn:{AWS::Partition}:s3:::team-coverage/cov/sources/*",
+        "arn:{AWS::Partition}:s3:::team-coverage/cov/sources/{" + _logical_id(stack, function) + "}/*/manifest.json",
+        "arn:{AWS::Partition}:s3:::team-coverage/cov/sources/blobs/*",
+    ]
+
+
+def test_no_instrumented_function_may_write_another_functions_source_manifest(synthesized):
+    stack, raw, _ = synthesized
+    bucket_id = _logical_id(stack, stack.bucket)
+    functions = [stack.examples.functions[example.construct_id] for example in EXAMPLES]
+    for function in functions:
+        grants = _s3_grants(_role_statements(raw, _logical_id(stack, function.role)))
+        sources = [r for r in grants["s3:PutObject"] if "sources/" in json.dumps(r)]
+        others = [{"Ref": _logical_id(stack, other)} for other in functions if other is not function]
+        assert _object_arn(bucket_id, f"/{PREFIX}sources/*") not in sources
+        for resource in sources:
+            parts = resource["Fn::Join"][1]
+            assert not any(other in parts for other in others)
+            assert parts[1:] in ([f"/{PREFIX}sources/blobs/*"], [f"/{PREFIX}sources/", {"Ref": _logical_id(stack, function)}, "/*/manifest.json"])
+
+
+def test_bucket_policy_makes_source_snapshots_write_once(synthesized):
+    stack, raw, _ = synthesized
+    bucket_id = _logical_id(stack, stack.bucket)
+    [policy] = [p for p in _resources(raw, "AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    denials = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"]
+    # `s3:if-none-match` is S3's condition key for the If-None-Match header (conditional writes): absent → denied.
+    assert denials == [
+        {
+            "Sid": "SourceSnapshotsAreWriteOnce",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:PutObject",
+            "Resource": _object_arn(bucket_id, f"/{PREFIX}sources/*"),
+            "Condition": {"Null": {"s3:if-none-match": "true"}},
+        }
     ]
 
 

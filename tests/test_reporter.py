@@ -374,3 +374,41 @@ def test_missing_or_hostile_combined_data_is_refused_clearly(s3, bucket, measure
     publish_combined(s3, bucket, PREFIX, "orders", DATE, "v1", data)
     with pytest.raises(InvalidDataFile, match="hostile_schema"):
         render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+
+
+def test_a_blob_whose_content_does_not_match_its_sha256_is_never_shown(s3, bucket, measured):
+    sample = measured["branch"]
+    base = publish(s3, bucket, sample)
+    manifest = json.loads(get_text(s3, bucket, keys.sources_manifest_key(PREFIX, "orders", "v1")))
+    digest = manifest["files"]["app/pricing.py"]["sha256"]
+    s3.put_object(Bucket=bucket, Key=keys.source_blob_key(PREFIX, digest), Body=b"def planted():\n    return 'attacker'\n")
+
+    summary = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+
+    assert [(e["path"], e["reason"]) for e in summary["unavailable"]] == [("app/pricing.py", "the source blob does not match its sha256")]
+    assert summary["files_with_source"] == 5
+    report = json.loads(get_text(s3, bucket, base + "coverage.json"))
+    assert report["files"]["app/orders.py"] == sample.expected_json["files"]["app/orders.py"]
+    html = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=base + "html/")["Contents"]]
+    assert not any("planted" in get_text(s3, bucket, key) for key in html if key.endswith(".html"))
+
+
+def test_a_manifest_that_names_another_function_is_not_used_for_the_report(s3, bucket, measured):
+    sample = measured["line"]
+    base = publish(s3, bucket, sample)
+    # What a squatter's manifest looks like: its own function's files, at this function's manifest key.
+    planted = b"def planted():\n    return 'attacker'\n"
+    digest = hashlib.sha256(planted).hexdigest()
+    s3.put_object(Bucket=bucket, Key=keys.source_blob_key(PREFIX, digest), Body=planted)
+    squatted = {"function": "billing", "code_version": "v1", "files": {"app/orders.py": {"sha256": digest, "size": len(planted)}}}
+    s3.put_object(Bucket=bucket, Key=keys.sources_manifest_key(PREFIX, "orders", "v1"), Body=json.dumps(squatted))
+
+    summary = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+
+    assert summary["source_snapshot"] is False and summary["files_with_source"] == 0
+    assert {e["reason"] for e in summary["unavailable"]} == {"the source manifest names another function or code version"}
+    assert not any(
+        "planted" in get_text(s3, bucket, o["Key"])
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=base)["Contents"]
+        if o["Key"].endswith((".html", ".json"))
+    )

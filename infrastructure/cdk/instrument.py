@@ -27,8 +27,10 @@ class CoverageInstrumentation(Construct):
     ```
 
     `layer` is one layer version or a mapping from architecture name (`arm64`, `x86_64`) to the
-    layer version built for it. Each function may then only `s3:PutObject` under
-    `{prefix}raw/{its function name}/*` and `{prefix}sources/*`: it can read nothing.
+    layer version built for it. Each function may then only `s3:PutObject` its own raw files
+    (`{prefix}raw/{its function name}/*`), its own source manifests
+    (`{prefix}sources/{its function name}/*/manifest.json`) and source blobs (`{prefix}sources/blobs/*`,
+    which the bucket makes write-once): it can read nothing, and write nothing of another function.
     """
 
     def __init__(
@@ -54,10 +56,11 @@ class CoverageInstrumentation(Construct):
         return self.layer
 
     def upload_resources(self, function_name: str) -> list[str]:
-        """The object ARNs a function called `function_name` may write: its raw files and source snapshots."""
+        """The object ARNs a function called `function_name` may write: its raw files, its source manifests, blobs."""
         return [
             self.bucket.arn_for_objects(f"{self.prefix}raw/{function_name}/*"),
-            self.bucket.arn_for_objects(f"{self.prefix}sources/*"),
+            self.bucket.arn_for_objects(f"{self.prefix}sources/{function_name}/*/manifest.json"),
+            self.bucket.arn_for_objects(f"{self.prefix}sources/blobs/*"),
         ]
 
     def instrument(
@@ -98,7 +101,7 @@ class CoverageInstrumentation(Construct):
             ],
         )
         grant.attach_to_role(function.role)
-        raw_objects, source_objects = self.upload_resources(function.function_name)
+        raw_objects, manifests, blobs = self.upload_resources(function.function_name)
         acknowledge(
             grant,
             resource_wildcard(grant, raw_objects),
@@ -106,7 +109,12 @@ class CoverageInstrumentation(Construct):
         )
         acknowledge(
             grant,
-            resource_wildcard(grant, source_objects),
-            "Source snapshots are content-addressed (sources/blobs/{sha256}) and shared across functions; write-only, with If-None-Match so nothing is overwritten.",
+            resource_wildcard(grant, manifests),
+            "One source manifest per code version of this function only (sources/{function}/{version}/manifest.json); write-only.",
+        )
+        acknowledge(
+            grant,
+            resource_wildcard(grant, blobs),
+            "Source blobs are content-addressed (sources/blobs/{sha256}) and shared across functions; the bucket policy denies any PutObject there without If-None-Match, so none is ever overwritten, and the reporter checks each blob's sha256.",
         )
         return grant

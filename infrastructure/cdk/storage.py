@@ -1,8 +1,9 @@
-"""The coverage bucket: EventBridge notifications, encryption, TLS only, lifecycle per prefix, access logs."""
+"""The coverage bucket: EventBridge notifications, encryption, TLS only, write-once sources, lifecycle per prefix, access logs."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -41,7 +42,7 @@ def coverage_bucket(
 ) -> s3.Bucket:
     """The one bucket of the S3 layout (raw, sources, combined, daily, reports, quarantine)."""
     prefix = normalize_prefix(prefix)
-    return s3.Bucket(
+    bucket = s3.Bucket(
         scope,
         construct_id,
         event_bridge_enabled=True,  # Object Created events start the intake
@@ -67,4 +68,23 @@ def coverage_bucket(
         ],
         removal_policy=_removal(ephemeral),
         auto_delete_objects=ephemeral,
+    )
+    bucket.add_to_resource_policy(write_once_sources(bucket, prefix))
+    return bucket
+
+
+def write_once_sources(bucket: s3.IBucket, prefix: str) -> iam.PolicyStatement:
+    """Deny every PutObject under `{prefix}sources/` that is not `If-None-Match: *`: nothing there is ever overwritten.
+
+    Blobs are shared by every instrumented function, so one function must not be able to replace what
+    another's reports show; a manifest is its code version's claim, written once by the layer.
+    Multipart uploads are denied too (their parts carry no condition): the layer PUTs sources whole.
+    """
+    return iam.PolicyStatement(
+        sid="SourceSnapshotsAreWriteOnce",
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=["s3:PutObject"],
+        resources=[bucket.arn_for_objects(f"{normalize_prefix(prefix)}sources/*")],
+        conditions={"Null": {"s3:if-none-match": "true"}},
     )

@@ -18,6 +18,8 @@ MAX_SOURCE_BYTES = 5 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 NO_SNAPSHOT = "no source snapshot was uploaded for this code version"
+UNUSABLE_MANIFEST = "the source manifest is not a JSON object with files"
+FOREIGN_MANIFEST = "the source manifest names another function or code version"
 NOT_IN_SNAPSHOT = "the file is not in the source snapshot"
 BLOB_MISSING = "the source blob is missing"
 BLOB_MISMATCH = "the source blob does not match its sha256"
@@ -40,19 +42,27 @@ class SourceSnapshot:
     never_executed: set[str] = field(default_factory=set)
 
 
-def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict[str, dict] | None:
-    """The snapshot's files (relative path → {"sha256", "size"}), or None when there is no usable manifest."""
+def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> tuple[dict[str, Any] | None, str]:
+    """The snapshot's files (relative path → {"sha256", "size"}), or None and why there is no usable manifest.
+
+    Only the manifest under the group's own function is read, and only when it names that function
+    and code version: the layer writes both, and each function may write under its own name only.
+    """
     try:
         body = client.get_object(Bucket=bucket, Key=keys.sources_manifest_key(prefix, function, version))["Body"].read()
     except Exception as exc:
         if is_missing(exc):
-            return None
+            return None, NO_SNAPSHOT
         raise
     try:
-        files = json.loads(body).get("files")
-    except (ValueError, AttributeError):
-        return None
-    return files if isinstance(files, dict) else None
+        document = json.loads(body)
+    except ValueError:
+        return None, UNUSABLE_MANIFEST
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        return None, UNUSABLE_MANIFEST
+    if document.get("function") != function or document.get("code_version") != version:
+        return None, FOREIGN_MANIFEST
+    return document["files"], ""
 
 
 def materialize_sources(
@@ -73,7 +83,7 @@ def materialize_sources(
     """
     snapshot = SourceSnapshot(root=root)
     measured = set(paths)
-    manifest = read_manifest(client, bucket, prefix, function, version)
+    manifest, no_manifest = read_manifest(client, bucket, prefix, function, version)
     snapshot.manifest_found = manifest is not None
     snapshot.never_executed = set(manifest or {}) - measured
     wanted = sorted(measured | snapshot.never_executed)
@@ -83,7 +93,7 @@ def materialize_sources(
         if check_path(path) is not None:
             snapshot.unavailable[path] = UNSAFE_PATH
         elif manifest is None:
-            snapshot.unavailable[path] = NO_SNAPSHOT
+            snapshot.unavailable[path] = no_manifest
         elif not isinstance(entry, dict) or not _SHA256.match(str(entry.get("sha256", ""))):
             snapshot.unavailable[path] = NOT_IN_SNAPSHOT
         else:
