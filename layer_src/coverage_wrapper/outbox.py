@@ -25,7 +25,10 @@ class Entry:
 
     def read_meta(self) -> dict:
         with open(self.meta_path, encoding="utf-8") as handle:
-            return json.load(handle)
+            meta = json.load(handle)
+        if not isinstance(meta, dict):
+            raise ValueError(f"the sidecar holds a JSON {type(meta).__name__}, not an object")
+        return meta
 
 
 def _copy_file(source: str, target: str) -> None:
@@ -46,11 +49,16 @@ def _write_json_atomically(path: str, document: dict) -> None:
 
 
 class Outbox:
-    """A bounded directory of pending uploads; the oldest entries are dropped first when it is full."""
+    """A bounded directory of pending uploads; the oldest entries are dropped first when it is full.
+
+    `pending/` holds entries (data file + JSON sidecar), `rejected/` the entries that can never be
+    uploaded (each with a `.reason.json`).
+    """
 
     def __init__(self, directory: str, max_files: int = 64) -> None:
         self.directory = directory
         self.pending_dir = os.path.join(directory, "pending")
+        self.rejected_dir = os.path.join(directory, "rejected")
         self.max_files = max_files
 
     def _ensure(self) -> None:
@@ -70,13 +78,15 @@ class Outbox:
         base = os.path.join(self.pending_dir, name)
         return Entry(name, base + ".coverage", base + ".json")
 
-    def entries(self) -> list[Entry]:
-        """Complete entries, oldest first."""
+    def _pending_names(self) -> list[str]:
         try:
-            names = os.listdir(self.pending_dir)
+            return sorted(os.listdir(self.pending_dir))
         except FileNotFoundError:
             return []
-        return [self._entry(n[:-5]) for n in sorted(names) if n.endswith(".json")]
+
+    def entries(self) -> list[Entry]:
+        """Entries whose sidecar is written, oldest first."""
+        return [self._entry(n[:-5]) for n in self._pending_names() if n.endswith(".json")]
 
     def due(self, now: float | None = None) -> list[Entry]:
         """Entries whose retry backoff has passed."""
@@ -84,10 +94,12 @@ class Outbox:
         ready = []
         for entry in self.entries():
             try:
-                if entry.read_meta().get("not_before", 0.0) <= now:
+                if float(entry.read_meta().get("not_before", 0.0)) <= now:
                     ready.append(entry)
-            except (OSError, ValueError):
-                ready.append(entry)  # an unreadable sidecar is dealt with by the shipper
+            except FileNotFoundError:
+                continue  # shipped or dropped since the listing
+            except (OSError, ValueError, TypeError):
+                ready.append(entry)  # an unreadable sidecar is set aside by the shipper
         return ready
 
     def remove(self, entry: Entry) -> None:
@@ -95,19 +107,59 @@ class Outbox:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
 
-    def record_failure(self, entry: Entry, error: str) -> None:
-        """Keep the entry and push its next attempt back exponentially."""
+    def record_failure(self, entry: Entry, error: str, refused: bool = False) -> int:
+        """Keep the entry and push its next attempt back exponentially; returns how often S3 refused it.
+
+        `refused` counts failures of this entry itself (S3 answered, and said no to this request), as
+        opposed to transport trouble, which says nothing about the entry and never makes it rejectable.
+        """
         try:
             meta = entry.read_meta()
-        except (OSError, ValueError):
-            return
-        attempts = int(meta.get("attempts", 0)) + 1
+            attempts = int(meta.get("attempts", 0)) + 1
+            refusals = int(meta.get("refusals", 0)) + (1 if refused else 0)
+        except (OSError, ValueError, TypeError):
+            return 0
         meta.update(
             attempts=attempts,
+            refusals=refusals,
             last_error=error[:500],
             not_before=time.time() + min(_MAX_BACKOFF_SECONDS, 2.0**attempts),
         )
-        _write_json_atomically(entry.meta_path, meta)
+        with contextlib.suppress(OSError):
+            _write_json_atomically(entry.meta_path, meta)
+        return refusals
+
+    def set_aside(self, entry: Entry, reason: str, detail: str) -> str:
+        """Move an entry that can never be uploaded to `rejected/`, with why; returns where it went."""
+        os.makedirs(self.rejected_dir, exist_ok=True)
+        base = os.path.join(self.rejected_dir, entry.name)
+        _write_json_atomically(base + ".reason.json", {"reason": reason, "detail": detail[:1000], "at": time.time()})
+        for source, target in ((entry.data_path, base + ".coverage"), (entry.meta_path, base + ".json")):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(source, target)
+        self._bound_rejected()
+        return base
+
+    def rejected(self) -> list[dict]:
+        """What was set aside, oldest first: name, reason and detail."""
+        found = []
+        try:
+            names = sorted(n for n in os.listdir(self.rejected_dir) if n.endswith(".reason.json"))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                with open(os.path.join(self.rejected_dir, name), encoding="utf-8") as handle:
+                    found.append(dict(json.load(handle), name=name[: -len(".reason.json")]))
+        return found
+
+    def _bound_rejected(self) -> None:
+        """Set-aside entries are kept for a human to look at, within the same bound as pending ones."""
+        names = [r["name"] for r in self.rejected()]
+        for name in names[: max(0, len(names) - self.max_files)]:
+            for suffix in (".reason.json", ".coverage", ".json"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self.rejected_dir, name + suffix))
 
     def _enforce_bound(self) -> None:
         entries = self.entries()
@@ -162,7 +214,8 @@ class Outbox:
     def read_state(self) -> dict:
         try:
             with open(self._state_path, encoding="utf-8") as handle:
-                return json.load(handle)
+                state = json.load(handle)
+            return state if isinstance(state, dict) else {}
         except (OSError, ValueError):
             return {}
 

@@ -6,7 +6,9 @@ Runs in the extension process (or the in-process fallback thread), never on the 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -20,7 +22,52 @@ from .outbox import Entry, Outbox
 from .sources import SourceFile, code_version, scan_sources
 
 _MAX_BLOB_BYTES = 2 * 1024 * 1024
+# S3 answered and refused this very request (not the bucket, the credentials or the network) this often:
+# the entry is set aside rather than retried forever.
+_MAX_REFUSALS = 5
+_ENV_ID = re.compile(r"^[0-9a-f]{8}$")
+# S3 errors that are about where the data goes or who sends it, never about the entry itself.
+_DESTINATION_ERRORS = frozenset({
+    "AccessDenied", "AllAccessDisabled", "AccountProblem", "ExpiredToken", "InvalidAccessKeyId", "InvalidToken",
+    "NoSuchBucket", "PermanentRedirect", "RequestTimeTooSkewed", "SignatureDoesNotMatch", "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
+})
 _versions: dict[tuple, tuple[str, list[SourceFile]]] = {}
+
+
+class EntryRejected(Exception):
+    """An outbox entry that can never be uploaded as it is: set aside with its reason, never retried."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def refused_by_s3(exc: BaseException) -> bool:
+    """True when S3 answered and refused this very request, so the entry itself may be at fault.
+
+    Everything else is transport trouble (network, 5xx, throttling, credentials, the bucket, a full
+    /tmp): it says nothing about the entry, which stays for a retry with backoff. The transient and
+    throttling cases are botocore's own, from its standard retry mode.
+    """
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    if isinstance(exc, ParamValidationError):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
+
+    context = RetryContext(attempt_number=1, parsed_response=exc.response, caught_exception=exc)
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return not (
+        status >= 500
+        or status in (401, 403, 429)
+        or exc.response.get("Error", {}).get("Code") in _DESTINATION_ERRORS
+        or TransientRetryableChecker().is_retryable(context)
+        or ThrottledRetryableChecker().is_retryable(context)
+    )
 
 
 def s3_client(config: Config) -> Any:
@@ -136,9 +183,52 @@ def _object_metadata(meta: dict, version: str) -> dict[str, str]:
     }
 
 
+def _checked_meta(entry: Entry) -> dict[str, Any]:
+    """The entry's metadata, with every field the upload needs; EntryRejected when it cannot be used."""
+    try:
+        meta = entry.read_meta()
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise EntryRejected("bad_sidecar", f"the metadata sidecar is not a readable JSON object: {exc}") from None
+    problems = []
+    if not isinstance(meta.get("function"), str) or not meta["function"].strip():
+        problems.append("'function' is missing")
+    flushed_at = meta.get("flushed_at")
+    if isinstance(flushed_at, bool) or not isinstance(flushed_at, (int, float)) or not math.isfinite(flushed_at) or flushed_at <= 0:
+        problems.append("'flushed_at' is not a time")
+    if not isinstance(meta.get("env"), str) or not _ENV_ID.match(meta["env"]):
+        problems.append("'env' is not 8 hex characters")
+    if isinstance(meta.get("seq"), bool) or not isinstance(meta.get("seq"), int) or meta["seq"] < 0:
+        problems.append("'seq' is not a flush counter")
+    if not isinstance(meta.get("source_root"), str) or not os.path.isabs(meta["source_root"]):
+        problems.append("'source_root' is not an absolute path")
+    if problems:
+        raise EntryRejected("bad_metadata", "; ".join(problems))
+    return meta
+
+
+def _check_data_file(path: str) -> None:
+    """EntryRejected unless the entry's data file is there and is a coverage.py SQLite data file."""
+    if not os.path.isfile(path):
+        raise EntryRejected("missing_data", "the data file is missing")
+    try:
+        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise EntryRejected("not_coverage_data", f"not an SQLite database: {exc}") from None
+    missing = {"coverage_schema", "meta", "file", "line_bits", "arc"} - tables
+    if missing:
+        raise EntryRejected("not_coverage_data", f"not a coverage.py data file (no {', '.join(sorted(missing))} table)")
+
+
 def ship_entry(client: Any, config: Config, outbox: Outbox, entry: Entry) -> str:
-    """Upload one outbox entry; returns its S3 key."""
-    meta = entry.read_meta()
+    """Upload one outbox entry; returns its S3 key. EntryRejected when the entry itself is unusable."""
+    meta = _checked_meta(entry)
+    _check_data_file(entry.data_path)
     version, files = version_of(meta)
     function = keys.sanitize_segment(str(meta["function"]))
     try:
@@ -171,9 +261,29 @@ def ship_entry(client: Any, config: Config, outbox: Outbox, entry: Entry) -> str
     return key
 
 
+def _set_aside(outbox: Outbox, entry: Entry, reason: str, detail: str) -> None:
+    try:
+        where = outbox.set_aside(entry, reason, detail)
+    except OSError as exc:  # cannot even move it: delete it, or it would come back at every drain
+        outbox.remove(entry)
+        where = f"deleted ({exc})"
+    log.error(
+        "Coverage outbox entry set aside: it cannot be uploaded",
+        operation="outbox_reject",
+        entry=entry.name,
+        reason=reason,
+        error=detail,
+        rejected_path=where,
+    )
+
+
 def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline: float | None = None, client: Any = None) -> dict[str, Any]:
-    """Upload due outbox entries (all of them when `everything`); failures stay for a later retry."""
-    summary: dict[str, Any] = {"uploaded": [], "failed": 0}
+    """Upload due outbox entries (all of them when `everything`).
+
+    An entry that cannot be uploaded is set aside and the drain goes on; transport trouble (network,
+    5xx, throttling, credentials) keeps the entry for a retry with backoff and ends this drain.
+    """
+    summary: dict[str, Any] = {"uploaded": [], "failed": 0, "rejected": 0}
     if not config.bucket:
         return summary
     with outbox.drain_lock():
@@ -187,14 +297,23 @@ def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline:
                 summary["uploaded"].append(ship_entry(client, config, outbox, entry))
                 outbox.remove(entry)
                 outbox.write_state(dict(outbox.read_state(), last_upload={"status": "ok", "s3_key": summary["uploaded"][-1], "at": time.time()}))
-            except (FileNotFoundError, ValueError, KeyError) as exc:
-                log.error("Unreadable outbox entry dropped", entry=entry.name, error=str(exc))
-                outbox.remove(entry)
+            except FileNotFoundError:
+                continue  # dropped by the outbox bound since the listing: it logged that
+            except EntryRejected as exc:
+                summary["rejected"] += 1
+                _set_aside(outbox, entry, exc.reason, exc.detail)
             except Exception as exc:
                 summary["failed"] += 1
-                outbox.record_failure(entry, str(exc))
                 outbox.write_state(dict(outbox.read_state(), last_upload={"status": "error", "error": str(exc)[:300], "at": time.time()}))
-                log.error("Coverage upload failed; the file stays in the outbox", operation="s3_upload", entry=entry.name, error=str(exc))
-                break  # S3 is unreachable or refusing: the rest waits for the next drain
+                if not refused_by_s3(exc):
+                    outbox.record_failure(entry, str(exc))
+                    log.error("Coverage upload failed; the file stays in the outbox", operation="s3_upload", entry=entry.name, error=str(exc))
+                    break  # S3 is unreachable or refusing everything: the rest waits for the next drain
+                refusals = outbox.record_failure(entry, str(exc), refused=True)
+                if refusals >= _MAX_REFUSALS:
+                    summary["rejected"] += 1
+                    _set_aside(outbox, entry, "refused", f"{refusals} attempts failed; last: {type(exc).__name__}: {exc}")
+                else:
+                    log.error("Coverage upload of one file failed; it stays in the outbox", operation="s3_upload", entry=entry.name, error=str(exc), attempts=refusals)
     summary["remaining"] = len(outbox.entries())
     return summary
