@@ -198,6 +198,7 @@ def _environment(side: str, root: Path, outbox: Path, core: str) -> dict[str, st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "COV_CORE_", "PYTHON"))}
     env["PYTHONPATH"] = os.pathsep.join([str(LAYER_SRC), str(root)])
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # every run sees the same precompiled tree
+    env["PYTHONHASHSEED"] = "0"  # set iteration order, hence the paths taken, the same in every run
     if side == "oracle":
         env["COVERAGE_CORE"] = "ctrace"
         env["COVERAGE_ENABLED"] = "false"  # the examples' decorators stay out of the oracle's measurement
