@@ -128,9 +128,9 @@ def test_shutdown_drain_sets_a_corrupt_entry_aside_and_uploads_the_final_flush(t
 
 
 def test_a_missing_bucket_never_sets_valid_data_aside(tmp_path, s3, bucket, moto_endpoint, monkeypatch):
-    _flushed_entry(tmp_path, bucket)
+    _flushed_entry(tmp_path, "no-such-bucket-here")  # the function names a bucket that does not exist
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    config = parse_config({"COVERAGE_S3_BUCKET": "no-such-bucket-here", "COVERAGE_OUTBOX_DIR": str(tmp_path / "outbox")})
+    config = parse_config({"COVERAGE_S3_BUCKET": bucket, "COVERAGE_OUTBOX_DIR": str(tmp_path / "outbox")})
     outbox = Outbox(config.outbox_dir)
     for _ in range(7):
         summary = drain(outbox, config, everything=True)

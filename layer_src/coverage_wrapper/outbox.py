@@ -31,6 +31,16 @@ class Entry:
         return meta
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _copy_file(source: str, target: str) -> None:
     """A plain copy: shutil would load the bz2 and lzma libraries into the function's memory for nothing."""
     with open(source, "rb") as reader, open(target, "wb") as writer:
@@ -52,13 +62,14 @@ class Outbox:
     """A bounded directory of pending uploads; the oldest entries are dropped first when it is full.
 
     `pending/` holds entries (data file + JSON sidecar), `rejected/` the entries that can never be
-    uploaded (each with a `.reason.json`).
+    uploaded (each with a `.reason.json`), `live/` the data file coverage.py writes in each process.
     """
 
     def __init__(self, directory: str, max_files: int = 64) -> None:
         self.directory = directory
         self.pending_dir = os.path.join(directory, "pending")
         self.rejected_dir = os.path.join(directory, "rejected")
+        self.live_dir = os.path.join(directory, "live")
         self.max_files = max_files
 
     def _ensure(self) -> None:
@@ -183,6 +194,28 @@ class Outbox:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(entry.data_path)
         return {"files": files, "bytes": total}
+
+    # -- live data files: one per process, named by pid so a dead process's file can be recognised ---
+
+    def live_path(self, env_id: str, pid: int | None = None) -> str:
+        """Where coverage.py writes this process's data before a flush copies it into `pending/`."""
+        return os.path.join(self.live_dir, f"{os.getpid() if pid is None else pid}-{env_id}.coverage")
+
+    def remove_stale_live(self) -> int:
+        """Remove the live data files (and SQLite journals) of processes that no longer run."""
+        try:
+            names = os.listdir(self.live_dir)
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for name in names:
+            pid_text = name.split("-", 1)[0]
+            if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.live_dir, name))
+                removed += 1
+        return removed
 
     # The extension announces itself here so the function process knows not to upload in-process.
     @property

@@ -60,7 +60,7 @@ class CoverageSession:
         self.env_id = os.urandom(4).hex()
         self.sampled = config.enabled and (config.sample_rate >= 1.0 or random.random() < config.sample_rate)
         self.outbox = Outbox(config.outbox_dir, config.outbox_max_files)
-        self.data_file = os.path.join(config.outbox_dir, "live", f"{self.env_id}.coverage")
+        self.data_file = self.outbox.live_path(self.env_id)
         self.errors: collections.deque[str] = collections.deque(maxlen=10)
         self.invocations = 0
         self.first_invocation: float | None = None
@@ -283,6 +283,8 @@ class CoverageSession:
     def _metadata(self) -> dict[str, Any]:
         config = self.config
         return {
+            "bucket": config.bucket,  # the destination travels with the entry, whoever drains the outbox
+            "prefix": config.prefix,
             "function": config.function_name,
             "function_version": config.function_version,
             "code_version_label": config.code_version,
@@ -353,6 +355,7 @@ class CoverageSession:
                 if callable(previous):
                     previous(signum, frame)
                 elif previous == signal.SIG_DFL:
+                    self._remove_live_file()
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -406,8 +409,17 @@ class CoverageSession:
         try:
             if not self.flush(reason=reason, final=True).get("flushed"):
                 self._ship(wait=True)  # earlier flushes may still wait in the outbox
+            if reason == "exit":
+                self._remove_live_file()
         finally:
             self._shutdown_done.set()
+
+    def _remove_live_file(self) -> None:
+        """The process ends: its data is in the outbox, its live file would only fill /tmp."""
+        try:
+            os.remove(self.data_file)
+        except OSError:
+            pass
 
     # -- status ------------------------------------------------------------------------------
 

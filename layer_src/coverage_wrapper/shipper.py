@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +34,17 @@ _DESTINATION_ERRORS = frozenset({
     "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
 })
 _versions: dict[tuple, tuple[str, list[SourceFile]]] = {}
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where an entry goes: the bucket and key prefix of the process that flushed it."""
+
+    bucket: str
+    prefix: str
+
+    def manifest_url(self, function: str, version: str) -> str:
+        return f"s3://{self.bucket}/{keys.sources_manifest_key(self.prefix, function, version)}"
 
 
 class EntryRejected(Exception):
@@ -132,11 +144,12 @@ def _put_if_absent(client: Any, bucket: str, key: str, body: bytes, content_type
         raise
 
 
-def upload_snapshot(client: Any, config: Config, outbox: Outbox, function: str, version: str, files: list[SourceFile]) -> str:
-    """Upload the manifest and missing blobs of a code version, once; returns what happened."""
+def upload_snapshot(client: Any, destination: Destination, outbox: Outbox, function: str, version: str, files: list[SourceFile]) -> str:
+    """Upload the manifest and missing blobs of a code version to a destination, once; returns what happened."""
     state = outbox.read_state()
     snapshots = state.get("snapshots", {})
-    marker = f"{function}/{version}"
+    # Per destination: the same function and code version shipped to another bucket or prefix needs its own.
+    marker = destination.manifest_url(function, version)
     if snapshots.get(marker) == "done":
         return "known"
     manifest = {
@@ -145,10 +158,10 @@ def upload_snapshot(client: Any, config: Config, outbox: Outbox, function: str, 
         "files": {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in files},
     }
     body = json.dumps(manifest, sort_keys=True, indent=1).encode()
-    manifest_key = keys.sources_manifest_key(config.prefix, function, version)
+    manifest_key = keys.sources_manifest_key(destination.prefix, function, version)
     # The manifest is the claim: whoever creates it uploads the blobs; everyone else stops here.
     if snapshots.get(marker) != "claimed":
-        if not _put_if_absent(client, config.bucket, manifest_key, body, "application/json"):
+        if not _put_if_absent(client, destination.bucket, manifest_key, body, "application/json"):
             snapshots[marker] = "done"
             outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
             return "exists"
@@ -159,7 +172,7 @@ def upload_snapshot(client: Any, config: Config, outbox: Outbox, function: str, 
         if source.size > _MAX_BLOB_BYTES:
             continue
         with open(source.absolute_path, "rb") as handle:
-            if _put_if_absent(client, config.bucket, keys.source_blob_key(config.prefix, source.sha256), handle.read(), "text/x-python"):
+            if _put_if_absent(client, destination.bucket, keys.source_blob_key(destination.prefix, source.sha256), handle.read(), "text/x-python"):
                 uploaded += 1
     snapshots[marker] = "done"
     outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
@@ -203,6 +216,10 @@ def _checked_meta(entry: Entry) -> dict[str, Any]:
         problems.append("'seq' is not a flush counter")
     if not isinstance(meta.get("source_root"), str) or not os.path.isabs(meta["source_root"]):
         problems.append("'source_root' is not an absolute path")
+    if "bucket" not in meta or not isinstance(meta["bucket"], (str, type(None))):
+        problems.append("'bucket' is missing: the entry has no destination")
+    if not isinstance(meta.get("prefix"), str):
+        problems.append("'prefix' is missing: the entry has no destination")
     if problems:
         raise EntryRejected("bad_metadata", "; ".join(problems))
     return meta
@@ -225,18 +242,20 @@ def _check_data_file(path: str) -> None:
         raise EntryRejected("not_coverage_data", f"not a coverage.py data file (no {', '.join(sorted(missing))} table)")
 
 
-def ship_entry(client: Any, config: Config, outbox: Outbox, entry: Entry) -> str:
-    """Upload one outbox entry; returns its S3 key. EntryRejected when the entry itself is unusable."""
-    meta = _checked_meta(entry)
+def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] | None = None) -> str:
+    """Upload one outbox entry to its own destination; returns its S3 key. EntryRejected when the entry
+    itself is unusable."""
+    meta = _checked_meta(entry) if meta is None else meta
+    destination = Destination(str(meta["bucket"]), keys.normalize_prefix(meta["prefix"]))
     _check_data_file(entry.data_path)
     version, files = version_of(meta)
     function = keys.sanitize_segment(str(meta["function"]))
     try:
-        upload_snapshot(client, config, outbox, function, keys.sanitize_segment(version), files)
+        upload_snapshot(client, destination, outbox, function, keys.sanitize_segment(version), files)
     except Exception as exc:  # reports can live without sources; the data upload goes on
         log.warning("Source snapshot upload failed; will retry", error=str(exc), operation="source_snapshot")
     flushed_at = datetime.fromtimestamp(float(meta["flushed_at"]), timezone.utc)
-    key = keys.raw_key(config.prefix, function, flushed_at, version, str(meta["env"]), int(meta["seq"]))
+    key = keys.raw_key(destination.prefix, function, flushed_at, version, str(meta["env"]), int(meta["seq"]))
     with tempfile.TemporaryDirectory() as scratch:
         prepared = os.path.join(scratch, "upload.coverage")
         shutil.copyfile(entry.data_path, prepared)
@@ -245,7 +264,7 @@ def ship_entry(client: Any, config: Config, outbox: Outbox, entry: Entry) -> str
         began = time.perf_counter()
         with open(prepared, "rb") as body:
             client.put_object(
-                Bucket=config.bucket,
+                Bucket=destination.bucket,
                 Key=key,
                 Body=body,
                 ContentType="application/vnd.sqlite3",
@@ -255,6 +274,7 @@ def ship_entry(client: Any, config: Config, outbox: Outbox, entry: Entry) -> str
         "Coverage file uploaded successfully",
         operation="s3_upload",
         s3_key=key,
+        bucket=destination.bucket,
         file_size=size,
         upload_time_ms=round((time.perf_counter() - began) * 1000, 2),
     )
@@ -278,23 +298,27 @@ def _set_aside(outbox: Outbox, entry: Entry, reason: str, detail: str) -> None:
 
 
 def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline: float | None = None, client: Any = None) -> dict[str, Any]:
-    """Upload due outbox entries (all of them when `everything`).
+    """Upload due outbox entries (all of them when `everything`), each to the destination it names.
 
     An entry that cannot be uploaded is set aside and the drain goes on; transport trouble (network,
-    5xx, throttling, credentials) keeps the entry for a retry with backoff and ends this drain.
+    5xx, throttling, credentials) keeps the entry for a retry with backoff and ends this drain. Entries
+    flushed where no bucket was configured stay, within the outbox bound. `config` gives the upload
+    timeouts only. Live data files of processes that ended are removed.
     """
     summary: dict[str, Any] = {"uploaded": [], "failed": 0, "rejected": 0}
-    if not config.bucket:
-        return summary
     with outbox.drain_lock():
+        outbox.remove_stale_live()
         entries = outbox.entries() if everything else outbox.due()
         for entry in entries:
             if deadline is not None and time.monotonic() > deadline:
                 break
             try:
+                meta = _checked_meta(entry)
+                if not meta["bucket"]:
+                    continue  # measured but not to be uploaded (no COVERAGE_S3_BUCKET where it was flushed)
                 if client is None:
                     client = s3_client(config)
-                summary["uploaded"].append(ship_entry(client, config, outbox, entry))
+                summary["uploaded"].append(ship_entry(client, outbox, entry, meta))
                 outbox.remove(entry)
                 outbox.write_state(dict(outbox.read_state(), last_upload={"status": "ok", "s3_key": summary["uploaded"][-1], "at": time.time()}))
             except FileNotFoundError:
