@@ -412,3 +412,25 @@ def test_a_manifest_that_names_another_function_is_not_used_for_the_report(s3, b
         for o in s3.list_objects_v2(Bucket=bucket, Prefix=base)["Contents"]
         if o["Key"].endswith((".html", ".json"))
     )
+
+
+def test_a_manifest_path_that_is_both_a_file_and_a_folder_is_skipped_with_its_reason(s3, bucket, measured):
+    sample = measured["branch"]
+    base = publish(s3, bucket, sample)
+    manifest_key = keys.sources_manifest_key(PREFIX, "orders", "v1")
+    manifest = json.loads(get_text(s3, bucket, manifest_key))
+    extra = b"x = 1\n"
+    s3.put_object(Bucket=bucket, Key=keys.source_blob_key(PREFIX, hashlib.sha256(extra).hexdigest()), Body=extra)
+    manifest["files"]["app/orders.py/inner.py"] = {"sha256": hashlib.sha256(extra).hexdigest(), "size": len(extra)}
+    manifest["files"]["app/broken.py"] = {"sha256": "not-a-digest"}
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest))
+
+    summary = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+
+    report = json.loads(get_text(s3, bucket, base + "coverage.json"))
+    assert report["files"] == sample.expected_json["files"] and report["totals"] == sample.expected_json["totals"]
+    assert summary["skipped_source_entries"] == [
+        {"path": "app/broken.py", "reason": "the file is not in the source snapshot"},
+        {"path": "app/orders.py/inner.py", "reason": "the source manifest has this path both as a file and as a folder"},
+    ]
+    assert summary["unavailable"] == []

@@ -38,6 +38,7 @@ UNAVAILABLE_NOTE = (
 
 
 NOT_ANALYZED = "coverage.py could not analyze the source (it does not parse as Python)"
+MAX_LISTED_SKIPS = 50
 
 
 class MissingCombinedData(LookupError):
@@ -303,6 +304,10 @@ def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, 
         },
         "unavailable": unavailable,
         "note": UNAVAILABLE_NOTE if unavailable else None,
+        # Entries of the source manifest that name no measured file and could not be used, with why.
+        "skipped_source_entries": [
+            {"path": path[:300], "reason": reason} for path, reason in sorted(snapshot.skipped.items())[:MAX_LISTED_SKIPS]
+        ],
     }
     if has_arcs:
         summary["branches"] = {
@@ -316,7 +321,7 @@ def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, 
 
 def compact_summary(summary: dict) -> dict:
     """The summary without per-file detail: small enough for a Step Functions payload."""
-    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports")}
+    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries")}
     compact["unavailable_paths"] = [entry["path"] for entry in summary.get("unavailable", [])][:20]
     return compact
 

@@ -25,6 +25,8 @@ BLOB_MISSING = "the source blob is missing"
 BLOB_MISMATCH = "the source blob does not match its sha256"
 TOO_LARGE = "the source file is too large to render"
 UNSAFE_PATH = "the file path is not a plain relative path"
+FILE_AND_FOLDER = "the source manifest has this path both as a file and as a folder"
+UNWRITABLE = "the source file could not be written"
 
 
 @dataclass
@@ -32,7 +34,7 @@ class SourceSnapshot:
     """Which files have source on disk (relative path → absolute path) and why the others do not.
 
     `never_executed` holds the snapshot's files that no invocation executed (absent from the data):
-    reported at 0% when their source is there, left out silently when it is not.
+    reported at 0% when their source is there, and listed in `skipped` with the reason when it is not.
     """
 
     root: str
@@ -40,6 +42,23 @@ class SourceSnapshot:
     available: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     never_executed: set[str] = field(default_factory=set)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _file_and_folder(wanted: list[str], measured: set[str]) -> set[str]:
+    """Paths that cannot all exist on disk because one is a folder of another (`a.py` and `a.py/b.py`).
+
+    Of each clashing pair one is left out: the one no invocation executed, else the deeper one.
+    """
+    files = set(wanted)
+    left_out = set()
+    for path in wanted:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                left_out.add(folder if folder not in measured and path in measured else path)
+    return left_out
 
 
 def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> tuple[dict[str, Any] | None, str]:
@@ -87,11 +106,14 @@ def materialize_sources(
     snapshot.manifest_found = manifest is not None
     snapshot.never_executed = set(manifest or {}) - measured
     wanted = sorted(measured | snapshot.never_executed)
+    clashing = _file_and_folder([p for p in wanted if check_path(p) is None], measured)
     fetches: list[tuple[str, str]] = []
     for path in wanted:
         entry = (manifest or {}).get(path)
         if check_path(path) is not None:
             snapshot.unavailable[path] = UNSAFE_PATH
+        elif path in clashing:
+            snapshot.unavailable[path] = FILE_AND_FOLDER
         elif manifest is None:
             snapshot.unavailable[path] = no_manifest
         elif not isinstance(entry, dict) or not _SHA256.match(str(entry.get("sha256", ""))):
@@ -115,9 +137,12 @@ def materialize_sources(
         if hashlib.sha256(content).hexdigest() != sha256:
             return path, None, BLOB_MISMATCH
         target = os.path.join(root, *(path_prefix + path).split("/"))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(content)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(content)
+        except OSError as exc:  # one file that cannot be placed never costs the others their source
+            return path, None, f"{UNWRITABLE}: {exc.strerror or type(exc).__name__}"
         return path, target, None
 
     if fetches:
@@ -127,6 +152,7 @@ def materialize_sources(
                     snapshot.available[path] = target
                 else:
                     snapshot.unavailable[path] = reason or BLOB_MISSING
-    for path in snapshot.never_executed:  # nothing ran and nothing to show: not worth a line
-        snapshot.unavailable.pop(path, None)
+    for path in snapshot.never_executed:  # nothing ran and nothing to show: skipped, with the reason
+        if path in snapshot.unavailable:
+            snapshot.skipped[path] = snapshot.unavailable.pop(path)
     return snapshot
