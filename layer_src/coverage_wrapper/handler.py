@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable, TypeVar
 
 from .session import get_session
@@ -48,7 +49,7 @@ class CoverageContext:
         try:
             session = get_session()
             self._entered = session.sampled
-            self._outermost = session.enter_block() if self._entered else False
+            self._outermost = session.enter_block(sys._getframe(1)) if self._entered else False
         except Exception:
             self._entered = False
         return self

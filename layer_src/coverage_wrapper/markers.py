@@ -23,9 +23,10 @@ import sys
 import threading
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from . import log
+from .imported import measured_modules, ran_at_import
 from .sources import is_measured
 
 MARKER_BASE = 1 << 30
@@ -186,26 +187,6 @@ class Resolver:
         return found | self.case_arcs(executed)
 
 
-# -- module-level lines of modules imported before measuring began ---------------------------
-
-
-def ran_at_import(tree: ast.Module) -> set[int]:
-    """Lines sure to have run when a module's import finished: its top-level statements (and the header
-    of compound ones), and recursively the statements of its top-level class bodies."""
-    lines: set[int] = set()
-
-    def statements(body: Iterable[ast.stmt]) -> None:
-        for node in body:
-            lines.add(node.lineno)
-            for decorator in getattr(node, "decorator_list", ()):
-                lines.add(decorator.lineno)
-            if isinstance(node, ast.ClassDef):
-                statements(node.body)
-
-    statements(tree.body)
-    return lines
-
-
 # -- the core ------------------------------------------------------------------------------
 
 
@@ -292,6 +273,11 @@ class MarkersCore:
         for nested in code_objects(code):
             sys.monitoring.set_local_events(self._tool, nested, events)  # type: ignore[arg-type]
 
+    def measure_running(self, code: types.CodeType) -> None:
+        """Line events for code a frame already runs (a `with CoverageContext()` block): its lines, not its branches."""
+        if self.wants(code.co_filename):
+            self.watch(code, code.co_filename)
+
     def cannot_mark(self, filename: str, reason: str) -> None:
         """A module that cannot be marked is measured by coverage.py's C tracer instead (logged once)."""
         if filename in self._unmarked:
@@ -339,10 +325,7 @@ class MarkersCore:
     # modules imported before start (decorator mode, CoverageContext)
 
     def _adopt_imported_modules(self) -> None:
-        for module in list(sys.modules.values()):
-            filename = getattr(module, "__file__", None)
-            if not filename or not filename.endswith(".py") or not self.wants(filename):
-                continue
+        for module, filename in measured_modules(self.wants):
             try:
                 self._adopt(module, filename)
             except Exception as exc:  # lines of old code still count; never stop measuring over one module

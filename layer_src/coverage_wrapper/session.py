@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import collections
 import dataclasses
+import itertools
 import os
 import random
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from types import FrameType
 from typing import Any
 
 from . import log
@@ -68,6 +70,7 @@ class CoverageSession:
         self.flushes = 0
         self.last_flush: dict[str, Any] | None = None
         self._coverage: Any = None
+        self._ran_before: dict[str, set[int]] = {}
         self._measuring = False
         self._continuous = False
         self._depth = 0
@@ -103,6 +106,7 @@ class CoverageSession:
             include, omit = measurement_patterns(
                 self.config.source_root, self.config.include_patterns, self.config.exclude_patterns
             )
+            log.debug("Coverage measures these files", operation="coverage_initialization", include=include, omit=omit)
             cov = self._new_core(include, omit)
             try:
                 cov.start()
@@ -141,6 +145,10 @@ class CoverageSession:
             from .markers import MarkersCore
 
             return MarkersCore(self.data_file, include, omit)
+        from .imported import lines_run_before
+        from .sources import is_measured
+
+        self._ran_before = lines_run_before(lambda path: is_measured(path, include, omit))
         # coverage.py reads the same variable; make it see the core chosen for what is measured.
         os.environ["COVERAGE_CORE"] = self.config.core
         import coverage
@@ -190,8 +198,8 @@ class CoverageSession:
         except Exception as exc:
             self._record_error("Coverage could not end an invocation", exc)
 
-    def enter_block(self) -> bool:
-        """A `CoverageContext` block begins; inside an invocation it only nests."""
+    def enter_block(self, frame: FrameType | None = None) -> bool:
+        """A `CoverageContext` block begins in `frame`; inside an invocation it only nests."""
         try:
             with self._lock:
                 if not self.sampled:
@@ -199,10 +207,43 @@ class CoverageSession:
                 self._depth += 1
                 if self._depth > 1 or self._continuous:
                     return False
-                return self._start()
+                started = self._start()
+                if started and frame is not None:
+                    self._measure_running_frame(frame)
+                return started
         except Exception as exc:
             self._record_error("Coverage could not begin a block", exc)
             return False
+
+    def _measure_running_frame(self, frame: FrameType) -> None:
+        """Measure the rest of a frame that was already running when measuring started: the block's own lines.
+
+        sys.monitoring cores turn on line events for the frame's code. coverage.py's tracers only follow
+        frames that start after them: replaying the `call` of each frame from the block's up to this one,
+        in one C-level call so that no line event lands in between, lets them follow the block.
+        """
+        cov = self._coverage
+        if hasattr(cov, "measure_running"):
+            cov.measure_running(frame.f_code)
+            return
+        tracer = cov._collector.tracers[-1]
+        if hasattr(tracer, "sysmon_py_start"):
+            tracer.sysmon_py_start(frame.f_code, 0)
+            return
+        stack = []
+        current = sys._getframe(0)
+        while current is not None and current is not frame:
+            stack.append(current)
+            current = current.f_back
+        if current is None:
+            return
+        stack.append(frame)
+        trace = tracer if callable(tracer) else tracer._cached_bound_method_trace
+        stack.reverse()
+        traces = list(itertools.starmap(trace, [(each, "call", None) for each in stack]))
+        if not callable(tracer):  # Python-level tracing delivers events through each frame's f_trace
+            for each, frame_trace in zip(stack, traces):
+                each.f_trace = frame_trace
 
     def exit_block(self, outermost: bool) -> None:
         try:
@@ -243,6 +284,8 @@ class CoverageSession:
             with self._lock:
                 if self._coverage is None:
                     return {"flushed": False, "reason": "coverage is not running"}
+                if self._ran_before:
+                    self._save_ran_before()
                 self._coverage.save()
                 self._invocations_at_flush = self.invocations
                 self._last_flush_at = time.monotonic()
@@ -279,6 +322,15 @@ class CoverageSession:
         except Exception as exc:
             self._record_error("Coverage flush failed", exc)
             return {"flushed": False, "reason": f"error: {exc}"}
+
+    def _save_ran_before(self) -> None:
+        """Module-level lines of modules imported before measuring began ran: coverage.py's tracers never saw them."""
+        data = self._coverage.get_data()
+        if self.config.branch:
+            data.add_arcs({path: {(line, line) for line in lines} for path, lines in self._ran_before.items()})
+        else:
+            data.add_lines(self._ran_before)
+        self._ran_before = {}
 
     def _metadata(self) -> dict[str, Any]:
         config = self.config

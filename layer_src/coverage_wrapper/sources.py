@@ -24,10 +24,57 @@ def anchor_patterns(patterns: Iterable[str], root: str) -> list[str]:
     return anchored
 
 
+def installed_packages(root: str) -> list[str]:
+    """Top-level files and folders that pip installed under the source root: the function's dependencies.
+
+    Read from each `*.dist-info` (its `top_level.txt`, else the first part of each `RECORD` path) and
+    `*.egg-info/top_level.txt`, as a deployment package built with `pip install -t` has them.
+    """
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return []
+    names: set[str] = set()
+    for entry in entries:
+        if not entry.endswith((".dist-info", ".egg-info")):
+            continue
+        metadata = os.path.join(root, entry)
+        try:
+            with open(os.path.join(metadata, "top_level.txt"), encoding="utf-8") as handle:
+                names.update(line.strip() for line in handle)
+            continue
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(metadata, "RECORD"), encoding="utf-8") as handle:
+                names.update(line.split(",", 1)[0].split("/", 1)[0] for line in handle)
+        except OSError:
+            continue
+    names = {n for n in names if n and n not in ("..", ".", "__pycache__") and not n.endswith((".dist-info", ".egg-info"))}
+    found = []
+    for name in sorted(names):
+        if os.path.isdir(os.path.join(root, name)):
+            found.append(name)
+        elif os.path.isfile(os.path.join(root, name + ".py")):
+            found.append(name + ".py")
+        elif os.path.isfile(os.path.join(root, name)):
+            found.append(name)
+    return found
+
+
 def measurement_patterns(root: str, include: Iterable[str], exclude: Iterable[str]) -> tuple[list[str], list[str]]:
-    """coverage.py's `include` and `omit` for a source root and the user's patterns."""
-    include_patterns = anchor_patterns(include, root) or [os.path.join(root, "*")]
+    """coverage.py's `include` and `omit` for a source root and the user's patterns.
+
+    Without include patterns, the packages pip installed beside the function's code are left out, as
+    coverage.py leaves out site-packages; naming them in COVERAGE_INCLUDE_PATTERNS measures them.
+    """
+    include_patterns = anchor_patterns(include, root)
     omit_patterns = anchor_patterns(exclude, root) + [os.path.join(PACKAGE_DIR, "*")]
+    if not include_patterns:
+        include_patterns = [os.path.join(root, "*")]
+        for name in installed_packages(root):
+            path = os.path.join(root, name)
+            omit_patterns.append(os.path.join(path, "*") if os.path.isdir(path) else path)
     return include_patterns, omit_patterns
 
 
@@ -48,8 +95,12 @@ def scan_sources(root: str, include: Iterable[str] = (), exclude: Iterable[str] 
     """Every Python file coverage.py would measure under the root, hashed, sorted by relative path."""
     include_patterns, omit_patterns = measurement_patterns(root, include, exclude)
     found: list[SourceFile] = []
+    left_out = {p[:-2] for p in omit_patterns if p.endswith(os.sep + "*")}
     for directory, subdirs, filenames in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != "__pycache__")
+        subdirs[:] = sorted(
+            d for d in subdirs
+            if not d.startswith(".") and d != "__pycache__" and os.path.join(directory, d) not in left_out
+        )
         for filename in sorted(filenames):
             if not filename.endswith(".py"):
                 continue
