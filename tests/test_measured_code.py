@@ -100,3 +100,29 @@ def test_the_lines_of_a_coverage_context_block_are_measured_in_every_core(python
     assert {15, 16, 20, 21, 22, 23, 24} <= set(lines), "functions called from the block"
     assert {3, 5, 7, 10, 14, 19, 27} <= set(lines), "module-level statements ran at import, before the first block"
     assert 11 not in lines, "setup_resources only runs outside the block"
+
+
+def test_a_module_the_markers_core_cannot_mark_is_measured_by_the_c_tracer(tmp_path):
+    """A module from a zip archive has no source file to mark: the C tracer measures it, logged once."""
+    import zipfile
+
+    app = tmp_path / "app"
+    app.mkdir()
+    with zipfile.ZipFile(app / "vendored.zip", "w") as archive:
+        archive.writestr("zipped.py", "def sign(n):\n    if n < 0:\n        return -1\n    return 1\n")
+    (app / "handler.py").write_text(
+        "import sys, os\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'vendored.zip'))\n"
+        "from coverage_wrapper import coverage_handler\n\n@coverage_handler\n"
+        "def lambda_handler(event, context):\n    import zipped\n    return zipped.sign(event['n'])\n"
+    )
+    env = layer_env(app, tmp_path, COVERAGE_CORE="markers")
+    done = subprocess.run([str(venv_python("3.12")), str(FIXTURES / "run_function.py"), "handler.lambda_handler",
+                           json.dumps([{"n": 5}])], env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '{"result": 1}' in done.stdout
+    warnings = [json.loads(line) for line in done.stdout.splitlines() if "cannot mark branches" in line]
+    assert len(warnings) == 1 and warnings[0]["file"].endswith("vendored.zip/zipped.py")
+    data_files = sorted((tmp_path / "outbox" / "pending").glob("*.coverage"))
+    measured = recorded(data_files[-1], app, tmp_path)
+    assert {(2, 4), (4, -1)} <= measured.arcs["vendored.zip/zipped.py"], "the C tracer's arcs: the branch not taken"
+    assert 8 in measured.executed_lines()["handler.py"]
