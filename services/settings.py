@@ -97,14 +97,3 @@ def _s3_client(region: str | None, endpoint: str | None) -> Any:
 
     return boto3.client("s3", region_name=region, endpoint_url=endpoint, config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
-
-def client_error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def is_missing(exc: Exception) -> bool:
-    return client_error_code(exc) in ("NoSuchKey", "404", "NotFound")
-
-
-def is_precondition_failed(exc: Exception) -> bool:
-    return client_error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")

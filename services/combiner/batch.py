@@ -11,17 +11,18 @@ from coverage_wrapper import keys
 from coverage_wrapper.merge import merge_data_files
 from coverage_wrapper.validation import Rejection
 
+from services import storage
 from services.uploader.quarantine import quarantine_object
-from services.settings import PipelineSettings, is_missing
+from services.settings import PipelineSettings
 
-from .plan import Group, list_keys, manifest_raw_keys
+from .plan import Group, manifest_raw_keys
 from .provenance import write_provenance
 
 
 def batch_keys(s3: Any, settings: PipelineSettings, group: Group, after: str, last: str) -> list[str]:
     """The group's raw keys in the range (after, last]."""
     selected = []
-    for key in list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix), start_after=after):
+    for key in storage.list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix), start_after=after):
         if key > last:
             break
         selected.append(key)
@@ -31,11 +32,9 @@ def batch_keys(s3: Any, settings: PipelineSettings, group: Group, after: str, la
 def fetch_raw(s3: Any, settings: PipelineSettings, key: str, local: str) -> tuple[dict[str, str], Rejection | None] | None:
     """Download one raw object; None when it is gone, a rejection when it is too big to read."""
     try:
-        response = s3.get_object(Bucket=settings.bucket, Key=key)
-    except Exception as exc:
-        if is_missing(exc):
-            return None
-        raise
+        response = storage.get_object(s3, settings.bucket, key)
+    except storage.NotFound:
+        return None
     metadata = response.get("Metadata", {})
     if response["ContentLength"] > settings.max_file_bytes:
         response["Body"].close()
@@ -86,7 +85,7 @@ def merge_batch(
         if result.merged:
             write_provenance(partial_local, {local_to_key[p] for p in result.merged})
             target = keys.partial_key(settings.prefix, group.function, group.date, group.version, partial_name)
-            s3.upload_file(partial_local, settings.bucket, target)
+            storage.upload_file(s3, settings.bucket, target, partial_local)
             outcome["partial_key"] = target
             outcome["merged"] = len(result.merged)
     return outcome

@@ -10,54 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import tempfile
-import time
 from datetime import datetime, timezone
 from typing import Any
 
 from coverage_wrapper.merge import Measurements, merge_data_files
 
+from services import storage
 from services.uploader.quarantine import quarantine_object
-from services.settings import PipelineSettings, is_missing, is_precondition_failed
+from services.settings import PipelineSettings
 
 from .batch import fetch_raw
 from .plan import Group
 from .provenance import read_provenance, write_provenance
 
-ATTEMPTS = 12
 
-
-class CommitConflict(RuntimeError):
+class CommitConflict(storage.Conflict):
     """Other combines kept winning the conditional write; the state machine retries the whole task."""
-
-
-def _download(s3: Any, bucket: str, key: str, local: str) -> str | None:
-    """Download `key` to `local` and return its ETag; None when it does not exist."""
-    try:
-        response = s3.get_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if is_missing(exc):
-            return None
-        raise
-    with open(local, "wb") as handle:
-        handle.write(response["Body"].read())
-    return response["ETag"]
-
-
-def _conditional_put(s3: Any, bucket: str, key: str, body: bytes, etag: str | None, content_type: str) -> str | None:
-    """PUT only if the object is still what was read; the new ETag, or None when someone else wrote first."""
-    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-    try:
-        return s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **condition)["ETag"]
-    except Exception as exc:
-        if is_precondition_failed(exc):
-            return None
-        raise
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
 
 
 def commit(
@@ -75,17 +44,17 @@ def commit(
         for index, key in enumerate(partial_keys):
             local = os.path.join(scratch, f"partial-{index:05d}.sqlite")
             # A partial already gone was consumed by an earlier attempt of this same commit.
-            if _download(s3, settings.bucket, key, local) is not None:
+            if storage.download(s3, settings.bucket, key, local) is not None:
                 partials.append(local)
                 partial_raw |= read_provenance(local)[0]
-        for attempt in range(ATTEMPTS):
+
+        def attempt() -> dict[str, Any]:
             current = os.path.join(scratch, "current.sqlite")
-            etag = _download(s3, settings.bucket, data_key, current)
+            etag = storage.download(s3, settings.bucket, data_key, current)
             current_raw, generation = read_provenance(current) if etag else (set(), 0)
             if not rebuild and partial_raw <= current_raw:
                 _update_manifest(s3, settings, group, current_raw, generation, etag)
-                changed, raw_keys, added = False, current_raw, 0
-                break
+                return {"changed": False, "files": len(current_raw), "added": 0}
             measurements = Measurements()
             for path in ([] if rebuild or not etag else [current]) + partials:
                 measurements.add_file(path)
@@ -97,18 +66,17 @@ def commit(
             measurements.write(combined)
             write_provenance(combined, raw_keys, generation + 1)
             with open(combined, "rb") as handle:
-                new_etag = _conditional_put(s3, settings.bucket, data_key, handle.read(), etag, "application/vnd.sqlite3")
-            if new_etag is None:
-                _backoff(attempt)
-                continue
+                new_etag = storage.put_if_unchanged(
+                    s3, settings.bucket, data_key, handle.read(), etag, ContentType="application/vnd.sqlite3"
+                )
             _update_manifest(s3, settings, group, raw_keys, generation + 1, new_etag)
-            changed, added = True, len(raw_keys - current_raw)
-            break
-        else:
-            raise CommitConflict(f"{data_key}: still conflicting after {ATTEMPTS} attempts")
+            return {"changed": True, "files": len(raw_keys), "added": len(raw_keys - current_raw)}
+
+        # Losing the race means another combine committed first: read its data and merge again.
+        outcome = storage.retry_on_conflict(attempt, data_key, exhausted=CommitConflict)
     for key in partial_keys:
-        s3.delete_object(Bucket=settings.bucket, Key=key)
-    return {**group.as_dict(), "changed": changed, "files": len(raw_keys), "added": added}
+        storage.delete_object(s3, settings.bucket, key)
+    return {**group.as_dict(), **outcome}
 
 
 def _merge_raw(s3: Any, settings: PipelineSettings, raw_keys: list[str], into: Measurements, scratch: str) -> set[str]:
@@ -138,17 +106,11 @@ def _update_manifest(
     """Move manifest.json forward to `generation`; a newer manifest already there wins."""
     if data_etag is None:
         return
-    key = group.manifest_key(settings.prefix)
-    for attempt in range(ATTEMPTS):
-        try:
-            response = s3.get_object(Bucket=settings.bucket, Key=key)
-            existing, etag = json.loads(response["Body"].read()), response["ETag"]
-        except Exception as exc:
-            if not is_missing(exc):
-                raise
-            existing, etag = {}, None
+
+    def advance(current: storage.StoredObject | None) -> bytes | None:
+        existing = json.loads(current.body) if current else {}
         if existing.get("generation", 0) >= generation:
-            return
+            return None
         manifest = {
             **group.as_dict(),
             "generation": generation,
@@ -157,8 +119,10 @@ def _update_manifest(
             "raw_keys": sorted(raw_keys),
             "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        body = json.dumps(manifest, indent=1).encode()
-        if _conditional_put(s3, settings.bucket, key, body, etag, "application/json") is not None:
-            return
-        _backoff(attempt)
-    raise CommitConflict(f"{key}: still conflicting after {ATTEMPTS} attempts")
+        return json.dumps(manifest, indent=1).encode()
+
+    key = group.manifest_key(settings.prefix)
+    try:
+        storage.update_object(s3, settings.bucket, key, advance, key, ContentType="application/json")
+    except storage.Conflict as exc:
+        raise CommitConflict(str(exc)) from exc

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from coverage_wrapper import keys
 
-from services.settings import PipelineSettings, is_missing
+from services import storage
+from services.settings import PipelineSettings
 
 from .request import CombineRequest
 
@@ -54,43 +55,20 @@ class GroupPlan:
         return {**self.group.as_dict(), "rebuild": self.rebuild, "token": self.token, "batches": self.batches}
 
 
-def list_keys(s3: Any, bucket: str, prefix: str, start_after: str = "") -> Iterator[str]:
-    """Keys under `prefix` in S3's lexicographic order, after `start_after`."""
-    arguments = {"Bucket": bucket, "Prefix": prefix}
-    if start_after:
-        arguments["StartAfter"] = start_after
-    for page in s3.get_paginator("list_objects_v2").paginate(**arguments):
-        for item in page.get("Contents", []):
-            yield item["Key"]
-
-
-def list_children(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """The next key segment of everything under `prefix` (one level of 'folders')."""
-    children = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        children += [common["Prefix"][len(prefix) :].rstrip("/") for common in page.get("CommonPrefixes", [])]
-    return children
-
-
 def manifest_raw_keys(s3: Any, settings: PipelineSettings, group: Group) -> set[str]:
     """Raw keys the group's manifest says are merged; empty before the first combine."""
-    try:
-        body = s3.get_object(Bucket=settings.bucket, Key=group.manifest_key(settings.prefix))["Body"].read()
-    except Exception as exc:
-        if is_missing(exc):
-            return set()
-        raise
-    return set(json.loads(body).get("raw_keys", []))
+    manifest = storage.read_object(s3, settings.bucket, group.manifest_key(settings.prefix))
+    return set(json.loads(manifest.body).get("raw_keys", [])) if manifest else set()
 
 
 def groups_of(s3: Any, settings: PipelineSettings, request: CombineRequest) -> list[Group]:
     if request.mode == "window" or (request.function and request.version):
         return [Group(request.function, request.date, request.version)]  # type: ignore[arg-type]
     raw_root = keys.raw_root(settings.prefix)
-    functions = [request.function] if request.function else list_children(s3, settings.bucket, raw_root)
+    functions = [request.function] if request.function else storage.list_children(s3, settings.bucket, raw_root)
     groups = []
     for function in functions:
-        for version in list_children(s3, settings.bucket, keys.raw_group_prefix(settings.prefix, function, request.date)):
+        for version in storage.list_children(s3, settings.bucket, keys.raw_group_prefix(settings.prefix, function, request.date)):
             groups.append(Group(function, request.date, version))
     return groups
 
@@ -98,7 +76,7 @@ def groups_of(s3: Any, settings: PipelineSettings, request: CombineRequest) -> l
 def plan_group(s3: Any, settings: PipelineSettings, group: Group, rebuild: bool, token: str) -> GroupPlan:
     """Split the group's raw files that still need merging into key ranges of at most `batch_size` files."""
     merged = set() if rebuild else manifest_raw_keys(s3, settings, group)
-    pending = [k for k in list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix)) if k not in merged]
+    pending = [k for k in storage.list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix)) if k not in merged]
     plan = GroupPlan(group, rebuild, token)
     after = ""
     for start in range(0, len(pending), settings.batch_size):

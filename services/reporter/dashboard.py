@@ -9,7 +9,7 @@ from typing import Any
 
 from coverage_wrapper import keys
 
-from services.settings import is_missing, is_precondition_failed
+from services import storage
 
 from . import pages
 from .render import COMBINED_DATA, SUMMARY, Group, check_date, utc_now
@@ -18,7 +18,6 @@ HISTORY = "history.json"
 INDEX = "index.html"
 BADGES = "badges/"
 MAX_POINTS_PER_FUNCTION = 200
-_WRITE_ATTEMPTS = 6
 _NUMBER_FIELDS = ("percent", "statements", "covered", "missing", "raw_files", "files", "files_with_source",
                   "files_without_source")
 _TEXT = re.compile(r"^[\w:.+-]{1,40}$")
@@ -88,23 +87,8 @@ def collect_summaries(client: Any, bucket: str, prefix: str, date: str | None = 
         return list(pool.map(load, ordered))
 
 
-def _read_json(client: Any, bucket: str, key: str) -> tuple[Any, str | None]:
-    """The object's JSON and ETag; (None, None) when it does not exist."""
-    try:
-        response = client.get_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if is_missing(exc):
-            return None, None
-        raise
-    try:
-        return json.loads(response["Body"].read()), response["ETag"]
-    except ValueError:
-        return None, response["ETag"]
-
-
-def _put(client: Any, bucket: str, key: str, body: str, content_type: str, **condition: str) -> None:
-    client.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type,
-                      CacheControl="no-cache", **condition)
+def _put(client: Any, bucket: str, key: str, body: str, content_type: str) -> None:
+    storage.put_object(client, bucket, key, body.encode("utf-8"), ContentType=content_type, CacheControl="no-cache")
 
 
 def history_point(summary: dict) -> dict:
@@ -131,19 +115,28 @@ def merge_history(history: Any, summaries: list[dict], recorded_at: str) -> dict
 
 
 def update_history(client: Any, bucket: str, prefix: str, summaries: list[dict], recorded_at: str) -> dict:
-    """Merge the points into history.json with a conditional write, retrying when another refresh wrote first."""
+    """Merge the points into history.json with a conditional write, reading again when another refresh wrote first.
+
+    A refresh that adds no point writes nothing: concurrent combines then only contend when they
+    really have something new to record.
+    """
     key = keys.reports_prefix(prefix) + HISTORY
-    for _ in range(_WRITE_ATTEMPTS):
-        stored, etag = _read_json(client, bucket, key)
-        history = merge_history(stored, summaries, recorded_at)
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    merged: dict = {}
+
+    def add_points(current: storage.StoredObject | None) -> bytes | None:
         try:
-            _put(client, bucket, key, json.dumps(history, indent=1), "application/json", **condition)
-            return history
-        except Exception as exc:
-            if not is_precondition_failed(exc):
-                raise
-    raise RuntimeError(f"history.json changed under {_WRITE_ATTEMPTS} attempts in a row; try the refresh again")
+            stored = json.loads(current.body) if current else None
+        except ValueError:  # an unreadable history is replaced by one rebuilt from the summaries
+            stored = None
+        merged.clear()
+        merged.update(merge_history(stored, summaries, recorded_at))
+        if isinstance(stored, dict) and stored.get("points") == merged["points"]:
+            merged["updated_at"] = stored.get("updated_at", recorded_at)
+            return None
+        return json.dumps(merged, indent=1).encode("utf-8")
+
+    storage.update_object(client, bucket, key, add_points, key, ContentType="application/json", CacheControl="no-cache")
+    return merged
 
 
 def _history_by_function(history: dict) -> dict[str, list[dict]]:

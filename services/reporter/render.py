@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from coverage_wrapper import datafile, keys
 from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, validate_data_file
-from services.settings import is_missing
+from services import storage
 
 from . import pages
 from .sources import SourceSnapshot, materialize_sources
@@ -377,18 +377,14 @@ def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefi
     base = keys.combined_prefix(prefix, *group.parts)
     with tempfile.TemporaryDirectory(prefix="report-") as work:
         data_path = os.path.join(work, "combined.sqlite")
-        try:
-            client.download_file(bucket, keys.combined_data_key(prefix, *group.parts), data_path)
-        except Exception as exc:
-            if is_missing(exc):
-                raise MissingCombinedData(f"no combined data at s3://{bucket}/{keys.combined_data_key(prefix, *group.parts)}") from None
-            raise
+        if storage.download(client, bucket, keys.combined_data_key(prefix, *group.parts), data_path) is None:
+            raise MissingCombinedData(f"no combined data at s3://{bucket}/{keys.combined_data_key(prefix, *group.parts)}")
         raw_files = None
+        manifest = storage.read_object(client, bucket, keys.combined_manifest_key(prefix, *group.parts))
         try:
-            raw_files = raw_file_count(json.loads(client.get_object(Bucket=bucket, Key=keys.combined_manifest_key(prefix, *group.parts))["Body"].read()))
-        except Exception as exc:  # the count is informative; a missing or odd manifest leaves it unknown
-            if not is_missing(exc) and not isinstance(exc, ValueError):
-                raise
+            raw_files = raw_file_count(json.loads(manifest.body)) if manifest else None
+        except ValueError:  # the count is informative; an odd manifest leaves it unknown
+            pass
         measured = _measured_paths(data_path)
         source_root = os.path.join(work, "src")
         os.makedirs(source_root)

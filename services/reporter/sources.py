@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from coverage_wrapper import keys
 from coverage_wrapper.validation import check_path
-from services.settings import is_missing
+from services import storage
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -67,12 +67,10 @@ def read_manifest(client: Any, bucket: str, prefix: str, function: str, version:
     Only the manifest under the group's own function is read, and only when it names that function
     and code version: the layer writes both, and each function may write under its own name only.
     """
-    try:
-        body = client.get_object(Bucket=bucket, Key=keys.sources_manifest_key(prefix, function, version))["Body"].read()
-    except Exception as exc:
-        if is_missing(exc):
-            return None, NO_SNAPSHOT
-        raise
+    stored = storage.read_object(client, bucket, keys.sources_manifest_key(prefix, function, version))
+    if stored is None:
+        return None, NO_SNAPSHOT
+    body = stored.body
     try:
         document = json.loads(body)
     except ValueError:
@@ -124,11 +122,9 @@ def materialize_sources(
     def fetch(item: tuple[str, str]) -> tuple[str, str | None, str | None]:
         path, sha256 = item
         try:
-            response = client.get_object(Bucket=bucket, Key=keys.source_blob_key(prefix, sha256))
-        except Exception as exc:
-            if is_missing(exc):
-                return path, None, BLOB_MISSING
-            raise
+            response = storage.get_object(client, bucket, keys.source_blob_key(prefix, sha256))
+        except storage.NotFound:
+            return path, None, BLOB_MISSING
         if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:
             return path, None, TOO_LARGE
         content = response["Body"].read(MAX_SOURCE_BYTES + 1)

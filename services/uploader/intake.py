@@ -15,7 +15,8 @@ from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection, validate_data_file
 
 from .quarantine import quarantine_object
-from services.settings import PipelineSettings, is_missing
+from services import storage
+from services.settings import PipelineSettings
 
 _EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -102,24 +103,17 @@ def intake_object(s3: Any, settings: PipelineSettings, bucket: str, key: str, no
     raw = keys.parse_raw_key(key, settings.prefix)
     if raw is None:
         return _quarantine(s3, settings, key, Rejection("off_scheme_key", "the key does not follow the raw key scheme"))
-    try:
-        head = s3.head_object(Bucket=settings.bucket, Key=key)
-    except Exception as exc:
-        if is_missing(exc):
-            return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
-        raise
+    head = storage.head_object(s3, settings.bucket, key)
+    if head is None:
+        return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
     metadata = head.get("Metadata", {})
     if head["ContentLength"] > settings.max_file_bytes:
         rejection = Rejection("oversize", f"{head['ContentLength']} bytes is over the {settings.max_file_bytes}-byte limit")
         return _quarantine(s3, settings, key, rejection, metadata)
     with tempfile.TemporaryDirectory(prefix="intake-") as scratch:
         local = os.path.join(scratch, "upload.coverage")
-        try:
-            s3.download_file(settings.bucket, key, local)
-        except Exception as exc:
-            if is_missing(exc):
-                return IntakeResult("missing", key, detail="the object disappeared while it was read")
-            raise
+        if storage.download(s3, settings.bucket, key, local) is None:
+            return IntakeResult("missing", key, detail="the object disappeared while it was read")
         rejection = validate_data_file(local, max_bytes=settings.max_file_bytes)
     if rejection is not None:
         return _quarantine(s3, settings, key, rejection, metadata)

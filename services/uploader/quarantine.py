@@ -10,7 +10,8 @@ from typing import Any, Mapping
 from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection
 
-from services.settings import PipelineSettings, is_missing
+from services import storage
+from services.settings import PipelineSettings
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,15 @@ def quarantine_object(
     """
     target = keys.quarantine_key(settings.prefix, key)
     reason_key = keys.quarantine_reason_key(settings.prefix, key)
-    try:
-        if metadata is None:
-            metadata = s3.head_object(Bucket=settings.bucket, Key=key).get("Metadata", {})
-        s3.copy_object(
-            Bucket=settings.bucket,
-            Key=target,
-            CopySource={"Bucket": settings.bucket, "Key": key},
-            MetadataDirective="COPY",
-        )
-    except Exception as exc:
-        if is_missing(exc):
+    if metadata is None:
+        head = storage.head_object(s3, settings.bucket, key)
+        if head is None:
             return None
-        raise
+        metadata = head.get("Metadata", {})
+    try:
+        storage.copy_object(s3, settings.bucket, key, target, MetadataDirective="COPY")
+    except storage.NotFound:
+        return None
     reason = {
         "reason": rejection.code,
         "message": rejection.message,
@@ -67,11 +64,8 @@ def quarantine_object(
         "metadata": dict(metadata),
         "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    s3.put_object(
-        Bucket=settings.bucket,
-        Key=reason_key,
-        Body=json.dumps(reason, indent=2, sort_keys=True).encode(),
-        ContentType="application/json",
+    storage.put_object(
+        s3, settings.bucket, reason_key, json.dumps(reason, indent=2, sort_keys=True).encode(), ContentType="application/json"
     )
-    s3.delete_object(Bucket=settings.bucket, Key=key)
+    storage.delete_object(s3, settings.bucket, key)
     return Quarantined(key, target, reason_key, rejection)
