@@ -19,6 +19,7 @@ from typing import Any
 from . import log
 from ._version import __version__
 from .config import Config, load_config
+from .datafile import measured_points
 from .outbox import Outbox
 
 # coverage.py warnings that are expected in a Lambda process and would only add noise to its logs.
@@ -27,20 +28,6 @@ _QUIET_WARNINGS = ["no-data-collected", "module-not-measured", "module-not-impor
 
 def _utc_iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _measured_points(data_file: str, branch: bool) -> int:
-    """How many (file, line) or (file, arc) pairs a saved data file holds: it only grows, so equal means unchanged."""
-    import sqlite3  # loaded by coverage.py by then; not at import, where the kill switch may stop everything
-
-    connection = sqlite3.connect(data_file)
-    try:
-        if branch:
-            return connection.execute("select count(*) from arc").fetchone()[0]
-        rows = connection.execute("select numbits from line_bits").fetchall()
-        return sum(bin(int.from_bytes(numbits, "little")).count("1") for (numbits,) in rows)
-    finally:
-        connection.close()
 
 
 def _skip_origin_stack() -> None:
@@ -289,7 +276,7 @@ class CoverageSession:
                 self._coverage.save()
                 self._invocations_at_flush = self.invocations
                 self._last_flush_at = time.monotonic()
-                points = _measured_points(self.data_file, self.config.branch)
+                points = measured_points(self.data_file, self.config.branch)
                 grew = points != self._points_shipped
                 counted = final and self.invocations > self._invocations_shipped
                 if not (grew or counted):
