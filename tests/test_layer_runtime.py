@@ -263,3 +263,16 @@ def test_health_check_reports_status_and_configuration(tmp_path):
     assert result["s3_config"] == {"bucket": "my-coverage-bucket", "prefix": "coverage/", "configured": True}
     assert result["layer_version"] and result["core"] in ("ctrace", "sysmon")
     assert result["outbox"] == {"files": 0, "bytes": 0} and result["errors"] == []
+
+
+def test_an_invalid_setting_is_logged_even_when_the_log_level_hides_warnings(tmp_path):
+    app = copy_app(tmp_path)
+    env = layer_env(app, tmp_path, COVERAGE_LOG_LEVEL="ERROR", COVERAGE_SAMPLE_RATE="2.5")
+    done = subprocess.run(
+        [sys.executable, str(FIXTURES / "run_function.py"), "handler.lambda_handler", json.dumps(EVENTS[:1])],
+        env=env, cwd=app, capture_output=True, text=True, check=True,
+    )
+    records = log_lines(done.stdout)
+    problems = [r["problem"] for r in records if r["message"] == "Invalid coverage configuration"]
+    assert len(problems) == 1 and problems[0].startswith("COVERAGE_SAMPLE_RATE='2.5' is invalid")
+    assert not [r for r in records if r["level"] in ("DEBUG", "INFO")], "the level still holds for everything else"

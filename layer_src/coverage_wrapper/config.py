@@ -181,5 +181,5 @@ def load_config() -> Config:
         _config = parse_config(os.environ)
         log.set_level(_config.log_level)
         for problem in _config.problems:
-            log.warning("Invalid coverage configuration", problem=problem)
+            log.always("WARNING", "Invalid coverage configuration", problem=problem)
     return _config

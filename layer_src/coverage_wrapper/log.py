@@ -17,9 +17,14 @@ def set_level(name: str) -> None:
 
 
 def log(level: str, message: str, **fields: object) -> None:
-    """Write one JSON line to stdout (CloudWatch Logs on Lambda); never raises."""
-    if LEVELS.get(level, 20) < _threshold:
-        return
+    """Write one JSON line to stdout (CloudWatch Logs on Lambda) at or above COVERAGE_LOG_LEVEL; never raises."""
+    if LEVELS.get(level, 20) >= _threshold:
+        always(level, message, **fields)
+
+
+def always(level: str, message: str, **fields: object) -> None:
+    """Write one JSON line whatever COVERAGE_LOG_LEVEL says: for what that setting must never hide, such as
+    an invalid setting (the level itself may be the one that is wrong)."""
     record = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "level": level,

@@ -13,6 +13,9 @@ from typing import Iterator
 from . import log
 
 _MAX_BACKOFF_SECONDS = 300.0
+# A data file without its sidecar is either being written right now (put copies, then writes the sidecar
+# within milliseconds) or left by a process killed mid-flush; after this long it is the second.
+ORPHAN_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -172,16 +175,49 @@ class Outbox:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(self.rejected_dir, name + suffix))
 
+    def sweep(self, now: float | None = None) -> int:
+        """Remove what an interrupted flush left in `pending/`: data files without a sidecar and temporary
+        sidecars, once older than `ORPHAN_GRACE_SECONDS`; returns how many files went."""
+        now = time.time() if now is None else now
+        names = self._pending_names()
+        sidecars = {n[:-5] for n in names if n.endswith(".json")}
+        removed = 0
+        for name in names:
+            orphan = (name.endswith(".coverage") and name[: -len(".coverage")] not in sidecars) or name.endswith(".tmp")
+            if not orphan:
+                continue
+            path = os.path.join(self.pending_dir, name)
+            try:
+                if now - os.path.getmtime(path) < ORPHAN_GRACE_SECONDS:
+                    continue
+                os.remove(path)
+                removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.warning(
+                "Coverage outbox: removed files an interrupted flush left without metadata",
+                removed_files=removed,
+                operation="outbox_sweep",
+            )
+        return removed
+
     def _enforce_bound(self) -> None:
-        entries = self.entries()
-        excess = len(entries) - self.max_files
-        if excess <= 0:
+        """Complete entries and data files still without a sidecar both count: /tmp holds them all."""
+        self.sweep()
+        names = self._pending_names()
+        sidecars = sorted(n[:-5] for n in names if n.endswith(".json"))
+        complete = set(sidecars)
+        unfinished = sum(1 for n in names if n.endswith(".coverage") and n[: -len(".coverage")] not in complete)
+        excess = len(sidecars) + unfinished - self.max_files
+        dropped = [self._entry(n) for n in sidecars[: max(0, min(excess, len(sidecars) - 1))]]  # never the one just put
+        if not dropped:
             return
-        for entry in entries[:excess]:
+        for entry in dropped:
             self.remove(entry)
         log.warning(
             "Coverage outbox full: dropped oldest files",
-            dropped_files=excess,
+            dropped_files=len(dropped),
             max_files=self.max_files,
             operation="outbox_bound",
         )

@@ -303,11 +303,12 @@ def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline:
     An entry that cannot be uploaded is set aside and the drain goes on; transport trouble (network,
     5xx, throttling, credentials) keeps the entry for a retry with backoff and ends this drain. Entries
     flushed where no bucket was configured stay, within the outbox bound. `config` gives the upload
-    timeouts only. Live data files of processes that ended are removed.
+    timeouts only. Live data files of processes that ended, and what interrupted flushes left, are removed.
     """
     summary: dict[str, Any] = {"uploaded": [], "failed": 0, "rejected": 0}
     with outbox.drain_lock():
         outbox.remove_stale_live()
+        outbox.sweep()
         entries = outbox.entries() if everything else outbox.due()
         for entry in entries:
             if deadline is not None and time.monotonic() > deadline:
