@@ -221,8 +221,8 @@ class _Finder:
             if spec is None:
                 continue
             origin = spec.origin or ""
-            if not self.core.wants(origin):
-                return spec
+            if not origin.endswith(".py") or not self.core.wants(origin):
+                return spec  # not Python source of the function's own (extension modules, built-ins, dependencies)
             if type(spec.loader) is not importlib.machinery.SourceFileLoader:
                 self.core.cannot_mark(origin, f"loaded by {type(spec.loader).__name__}")
                 return spec
