@@ -276,3 +276,39 @@ def test_an_invalid_setting_is_logged_even_when_the_log_level_hides_warnings(tmp
     problems = [r["problem"] for r in records if r["message"] == "Invalid coverage configuration"]
     assert len(problems) == 1 and problems[0].startswith("COVERAGE_SAMPLE_RATE='2.5' is invalid")
     assert not [r for r in records if r["level"] in ("DEBUG", "INFO")], "the level still holds for everything else"
+
+
+def _init_error(tmp_path, handler: str, with_layer: bool) -> dict:
+    """What the runtime reports when the function's init fails, with or without the layer's exec wrapper."""
+    from infrastructure.execution_environment import ExecutionEnvironment, stage_layer
+
+    app = copy_app(tmp_path / ("with" if with_layer else "without"))
+    (app / "broken.py").write_text("def lambda_handler(event, context)\n    return 1\n")
+    environment = ExecutionEnvironment(
+        "errors-fn", handler, app, stage_layer(tmp_path / "opt") if with_layer else None, exec_wrapper=with_layer,
+        env={"COVERAGE_SOURCE_ROOT": str(app), "COVERAGE_OUTBOX_DIR": str(tmp_path / "outbox")},
+    )
+    try:
+        with pytest.raises(RuntimeError):
+            environment.start()
+    finally:
+        environment.shutdown()
+    assert environment.init_error, "the runtime reported an init error"
+    return environment.init_error
+
+
+@pytest.mark.parametrize(
+    "handler, error_type",
+    [
+        ("no_such_module.lambda_handler", "Runtime.ImportModuleError"),
+        ("handler.no_such_function", "Runtime.HandlerNotFound"),
+        ("broken.lambda_handler", "Runtime.UserCodeSyntaxError"),
+        ("no-dot-in-it", "Runtime.MalformedHandlerName"),
+    ],
+)
+def test_zero_code_mode_gives_the_runtimes_own_init_errors(tmp_path, handler, error_type):
+    without = _init_error(tmp_path, handler, with_layer=False)
+    with_layer = _init_error(tmp_path, handler, with_layer=True)
+    assert without["errorType"] == error_type
+    assert (with_layer["errorType"], with_layer["errorMessage"]) == (without["errorType"], without["errorMessage"])
+    assert "coverage_wrapper" not in with_layer["errorMessage"]

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Any, Callable
 
 from .handler import coverage_handler
 
 
 def load_handler(spec: str) -> Callable[..., Any]:
-    """Resolve a Lambda handler string (`pkg/module.function` or `pkg.module.function`) as Lambda does."""
+    """Resolve a Lambda handler string (`pkg/module.function` or `pkg.module.function`) as the runtime does.
+
+    Under the Lambda runtime interface client (every managed Python runtime), its own resolver does it,
+    so a missing module, a missing function or a syntax error ends in the runtime's own
+    `Runtime.ImportModuleError`, `Runtime.HandlerNotFound` or `Runtime.UserCodeSyntaxError`, naming the
+    user's module exactly as without the layer. Its exception passes through this module's import.
+    """
+    bootstrap = sys.modules.get("awslambdaric.bootstrap")
+    resolve = getattr(bootstrap, "_get_handler", None)
+    if callable(resolve):
+        return resolve(spec)
     module_name, _, function_name = spec.rpartition(".")
     if not module_name or not function_name:
         raise ValueError(f"Bad handler '{spec}': expected module.function")
