@@ -122,15 +122,18 @@ class Claims:
 def read_claims(connection: "sqlite3.Connection") -> Claims:
     """Per file, the highest line number claimed and the arc count; rows that are not numbers or point nowhere.
 
-    A line-bits row of n bytes claims lines up to 8n - 1: coverage.py never writes trailing zero bytes.
+    A line-bits row's highest line comes from its length and last byte: exact for what coverage.py
+    writes (no trailing zero bytes), an upper bound for anything else.
     """
     files = {file_id: path for file_id, path in connection.execute("select id, path from file")}
     highest: dict[int, int] = {}
     arc_counts: dict[int, int] = {}
-    for file_id, length in connection.execute(
-        "select file_id, max(length(numbits)) from line_bits where typeof(numbits) = 'blob' group by file_id"
+    for file_id, length, last_byte in connection.execute(
+        "select file_id, length(numbits), hex(substr(numbits, length(numbits), 1)) from line_bits"
+        " where typeof(numbits) = 'blob' and length(numbits) > 0"
     ):
-        highest[file_id] = max(highest.get(file_id, 0), 8 * (length or 0) - 1)
+        top = (length - 1) * 8 + int(last_byte or "0", 16).bit_length() - 1
+        highest[file_id] = max(highest.get(file_id, 0), top)
     for file_id, top, count in connection.execute(
         "select file_id, max(max(abs(fromno), abs(tono))), count(*) from arc"
         " where typeof(fromno) = 'integer' and typeof(tono) = 'integer' group by file_id"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 from . import datafile
 
@@ -12,7 +13,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SCHEMA_VERSION = datafile.SCHEMA_VERSION
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_MEASURED_FILES = 20000
-MAX_LINE_NUMBER = 1_000_000
+# No real Python module is near this long; it bounds what one file may claim without its source.
+MAX_LINE_NUMBER = 100_000
+# Executed lines plus arcs over all files of one raw file: a whole large application executed end to end
+# stays well below; it keeps the work a merge does for one upload bounded.
+MAX_MEASURED_POINTS = 2_000_000
 # A relative path of ordinary characters ending in .py: no HTML, quotes, control characters or '..'.
 _SAFE_PATH = re.compile(r"^[\w][\w.+@ -]*(/[\w][\w.+@ -]*)*\.py$")
 
@@ -42,8 +47,24 @@ def check_path(path: str) -> Rejection | None:
     return None
 
 
-def validate_data_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> Rejection | None:
-    """None when the file is a sane coverage.py data file, otherwise the first reason it is not."""
+def source_line_limits(files: Mapping[str, object]) -> dict[str, int]:
+    """Per path of a source manifest (path → {"size": bytes}), the highest line number its file can have."""
+    limits = {}
+    for path, entry in files.items():
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+            limits[path] = size + 1  # a file of n bytes has at most n newlines
+    return limits
+
+
+def validate_data_file(
+    path: str, max_bytes: int = MAX_FILE_BYTES, line_limits: Mapping[str, int] | None = None
+) -> Rejection | None:
+    """None when the file is a sane coverage.py data file, otherwise the first reason it is not.
+
+    `line_limits` (path → highest possible line, from the source snapshot) tightens the absolute
+    line cap for the files whose source is known.
+    """
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
@@ -58,12 +79,18 @@ def validate_data_file(path: str, max_bytes: int = MAX_FILE_BYTES) -> Rejection 
         return Rejection("not_sqlite", "the file is not an SQLite database")
     try:
         with datafile.open_data_file(path, integrity=True) as connection:
-            return _check_claims(datafile.read_claims(connection))
+            claims = datafile.read_claims(connection)
+            problem = _check_claims(claims, line_limits or {})
+            if problem is None:
+                points = datafile.count_lines(connection) + sum(claim.arcs for claim in claims.files)
+                if points > MAX_MEASURED_POINTS:
+                    problem = Rejection("too_many_points", f"{points} executed lines and arcs is over {MAX_MEASURED_POINTS}")
+            return problem
     except datafile.DataFileError as exc:
         return Rejection(exc.code, exc.message)
 
 
-def _check_claims(claims: datafile.Claims) -> Rejection | None:
+def _check_claims(claims: datafile.Claims, line_limits: Mapping[str, int]) -> Rejection | None:
     if len(claims.files) > MAX_MEASURED_FILES:
         return Rejection("too_many_files", f"{len(claims.files)} measured files is over {MAX_MEASURED_FILES}")
     for claim in claims.files:
@@ -75,8 +102,13 @@ def _check_claims(claims: datafile.Claims) -> Rejection | None:
     if claims.malformed_rows:
         return Rejection("absurd_line_numbers", f"{claims.malformed_rows} measurements are not line numbers")
     for claim in claims.files:
-        if claim.max_line > MAX_LINE_NUMBER:
-            return Rejection("absurd_line_numbers", f"{claim.path[:200]} claims line {claim.max_line}, above {MAX_LINE_NUMBER}")
+        limit = min(MAX_LINE_NUMBER, line_limits.get(claim.path, MAX_LINE_NUMBER))
+        if claim.max_line > limit:
+            source = "its source's length" if limit < MAX_LINE_NUMBER else "the cap"
+            return Rejection(
+                "absurd_line_numbers",
+                f"{claim.path[:200]} claims line {claim.max_line}, above {source} ({limit})",
+            )
     if claims.orphan_rows:
         return Rejection("inconsistent", f"{claims.orphan_rows} measurements refer to no measured file")
     if not claims.has_arcs_recorded:
