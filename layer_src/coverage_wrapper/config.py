@@ -35,6 +35,8 @@ class Config:
     core: str = "ctrace"
     outbox_dir: str = "/tmp/lambda-coverage"
     outbox_max_files: int = 64
+    contexts: str = "off"
+    contexts_sample_rate: float = 1.0
     function_name: str = "local"
     function_version: str = "$LATEST"
     problems: tuple[str, ...] = field(default=(), compare=False)
@@ -95,6 +97,15 @@ def _core(text: str) -> str:
     return name
 
 
+def _contexts(text: str) -> str:
+    from .contexts import MODES
+
+    mode = text.strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"expected one of {', '.join(MODES)}")
+    return mode
+
+
 def _absolute_dir(text: str) -> str:
     path = text.strip()
     if not os.path.isabs(path):
@@ -124,6 +135,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "COVERAGE_CODE_VERSION": ("code_version", _code_version),
     "COVERAGE_SOURCE_ROOT": ("source_root", _absolute_dir),
     "COVERAGE_CORE": ("core", _core),
+    "COVERAGE_CONTEXTS": ("contexts", _contexts),
+    "COVERAGE_CONTEXTS_SAMPLE_RATE": ("contexts_sample_rate", _fraction),
     "COVERAGE_OUTBOX_DIR": ("outbox_dir", _absolute_dir),
     "COVERAGE_OUTBOX_MAX_FILES": ("outbox_max_files", _positive_int),
 }
@@ -165,6 +178,10 @@ def parse_config(environ: Mapping[str, str]) -> Config:
             f"COVERAGE_CORE={requested_core} cannot measure what is asked on this Python "
             f"(branch coverage {'on' if branch else 'off'}); using {core}"
         )
+    if values.get("contexts", "off") != "off" and core == "sysmon":
+        # coverage.py's sysmon core records no dynamic contexts
+        core = "markers" if best_core("markers", branch) == "markers" else "ctrace"
+        problems.append(f"COVERAGE_CONTEXTS needs a core that records contexts; using {core}")
     values["core"] = core
     values["function_name"] = environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
     values["function_version"] = environ.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"

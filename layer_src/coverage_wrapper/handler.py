@@ -28,7 +28,7 @@ def coverage_handler(func: Handler | None = None) -> Any:
 
     @functools.wraps(func)
     def measured_handler(*args: Any, **kwargs: Any) -> Any:
-        outermost = session.begin_invocation()
+        outermost = session.begin_invocation(args[0] if args else kwargs.get("event"))
         try:
             return func(*args, **kwargs)
         finally:

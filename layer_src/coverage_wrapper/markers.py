@@ -242,7 +242,10 @@ class MarkersCore:
         self.omit = omit
         self.measuring_imports = False
         self._measuring = False
-        self._executed: dict[str, set[int]] = {}
+        self._files: set[str] = set()
+        self._context = ""
+        self._executed: dict[str, set[int]] = {}  # of the current context
+        self._by_context: dict[str, dict[str, set[int]]] = {"": self._executed}
         self._resolvers: dict[str, Resolver | None] = {}
         self._ran_at_import: dict[str, set[int]] = {}
         self._unmarked: set[str] = set()
@@ -268,7 +271,7 @@ class MarkersCore:
 
     def watch(self, code: types.CodeType, filename: str) -> None:
         """Turn on LINE events for a module's code objects."""
-        self._executed.setdefault(filename, set())
+        self._files.add(filename)
         events = sys.monitoring.events.LINE
         for nested in code_objects(code):
             sys.monitoring.set_local_events(self._tool, nested, events)  # type: ignore[arg-type]
@@ -316,6 +319,20 @@ class MarkersCore:
         if self._fallback is not None:
             self._fallback.start()
         self._measuring = True
+
+    def switch_context(self, context: str) -> None:
+        """Record lines under another dynamic context from now on.
+
+        Lines already recorded have their events off: a named context turns every event back on
+        (`restart_events`), so its lines are recorded even when they ran before; the empty context
+        (invocations not sampled for contexts) only takes what runs for the first time.
+        """
+        if context == self._context:
+            return
+        self._context = context
+        self._executed = self._by_context.setdefault(context, {})
+        if context:
+            sys.monitoring.restart_events()
 
     def stop(self) -> None:
         self._measuring = False
@@ -392,20 +409,25 @@ class MarkersCore:
                 )
         return self._resolvers[filename]
 
-    def arcs(self) -> dict[str, set[tuple[int, int]]]:
-        """What was measured so far, as coverage.py arcs per file."""
-        measured: dict[str, set[tuple[int, int]]] = {}
-        for filename, recorded in list(self._executed.items()):
-            executed = recorded.copy() | self._ran_at_import.get(filename, set())
-            resolver = None if filename in self._unmarked else self._resolver(filename)
-            if resolver is None:
-                measured[filename] = {(line, line) for line in executed if line < MARKER_BASE}
-            else:
-                measured[filename] = resolver.arcs(executed)
+    def _arcs_of(self, filename: str, executed: set[int]) -> set[tuple[int, int]]:
+        resolver = None if filename in self._unmarked else self._resolver(filename)
+        if resolver is None:
+            return {(line, line) for line in executed if line < MARKER_BASE}
+        return resolver.arcs(executed)
+
+    def arcs(self) -> dict[str, dict[str, set[tuple[int, int]]]]:
+        """What was measured so far, as coverage.py arcs per dynamic context and file."""
+        measured: dict[str, dict[str, set[tuple[int, int]]]] = {}
+        for context, recorded in list(self._by_context.items()):
+            executed = {filename: lines.copy() for filename, lines in list(recorded.items())}
+            if not context:  # files measured but not run, and lines run before measuring, belong to no request
+                for filename in self._files | set(self._ran_at_import):
+                    executed[filename] = executed.get(filename, set()) | self._ran_at_import.get(filename, set())
+            measured[context] = {filename: self._arcs_of(filename, lines) for filename, lines in executed.items()}
         if self._fallback is not None:
             traced = self._fallback.get_data()
             for filename in self._unmarked:
-                measured.setdefault(filename, set()).update(traced.arcs(filename) or ())
+                measured[""].setdefault(filename, set()).update(traced.arcs(filename) or ())
         return measured
 
     def save(self) -> None:
@@ -414,4 +436,6 @@ class MarkersCore:
         with self._lock:
             if self._data is None:
                 self._data = CoverageData(basename=self.data_file)
-            self._data.add_arcs(self.arcs())
+            for context, arcs in self.arcs().items():
+                self._data.set_context(context or None)
+                self._data.add_arcs(arcs)

@@ -58,6 +58,7 @@ class CoverageSession:
         self.last_flush: dict[str, Any] | None = None
         self._coverage: Any = None
         self._ran_before: dict[str, set[int]] = {}
+        self._context = ""
         self._measuring = False
         self._continuous = False
         self._depth = 0
@@ -158,7 +159,7 @@ class CoverageSession:
             if self.sampled and self._start():
                 self._continuous = True
 
-    def begin_invocation(self) -> bool:
+    def begin_invocation(self, event: Any = None) -> bool:
         """Called before a handler runs; True when this call is the outermost measured one."""
         try:
             with self._lock:
@@ -167,10 +168,26 @@ class CoverageSession:
                 if not self._continuous:
                     self.start_continuous()
                 self._depth += 1
-                return self._depth == 1
+                outermost = self._depth == 1
+                if outermost and self.config.contexts != "off" and self._coverage is not None:
+                    self._switch_context(event)
+                return outermost
         except Exception as exc:
             self._record_error("Coverage could not begin an invocation", exc)
             return False
+
+    def _switch_context(self, event: Any) -> None:
+        """Record which request this invocation served (COVERAGE_CONTEXTS), for a sampled share of them.
+
+        Invocations left out by COVERAGE_CONTEXTS_SAMPLE_RATE are measured under the empty context.
+        """
+        from .contexts import label
+
+        rate = self.config.contexts_sample_rate
+        context = label(self.config.contexts, event) if rate >= 1.0 or random.random() < rate else ""
+        if context != self._context:
+            self._coverage.switch_context(context)
+            self._context = context
 
     def end_invocation(self, outermost: bool) -> None:
         """Called after a handler returned or raised; counts it and flushes by policy."""
@@ -313,10 +330,12 @@ class CoverageSession:
     def _save_ran_before(self) -> None:
         """Module-level lines of modules imported before measuring began ran: coverage.py's tracers never saw them."""
         data = self._coverage.get_data()
+        data.set_context(None)  # they ran at import, for no request
         if self.config.branch:
             data.add_arcs({path: {(line, line) for line in lines} for path, lines in self._ran_before.items()})
         else:
             data.add_lines(self._ran_before)
+        data.set_context(self._context or None)
         self._ran_before = {}
 
     def _metadata(self) -> dict[str, Any]:
