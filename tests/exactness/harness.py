@@ -72,8 +72,13 @@ def _examples() -> list[Any]:
 
 def subjects() -> list[Subject]:
     """Every subject: the corpus modules, the example functions with the demo's events, the bench handlers and codebase."""
+    # A corpus module's helpers that are never imported by name (`_{module}_*.py`) belong to its subject.
     found = [
-        Subject(path.stem, (path.name,), (Call(path.stem, "exercise"),))
+        Subject(
+            path.stem,
+            (path.name, *sorted(helper.name for helper in CORPUS.glob(f"_{path.stem}_*.py"))),
+            (Call(path.stem, "exercise"),),
+        )
         for path in sorted(CORPUS.glob("*.py"))
         if not path.name.startswith("_")
     ]
