@@ -253,6 +253,7 @@ class MarkersCore:
         self._finder = _Finder(self)
         self._lock = threading.Lock()
         self._data: Any = None
+        self._saved: dict[str, dict[str, set[tuple[int, int]]]] = {}
         self._tool: int | None = None
 
     # sys.monitoring wiring
@@ -437,5 +438,11 @@ class MarkersCore:
             if self._data is None:
                 self._data = CoverageData(basename=self.data_file)
             for context, arcs in self.arcs().items():
-                self._data.set_context(context or None)
-                self._data.add_arcs(arcs)
+                saved = self._saved.setdefault(context, {})
+                new = {path: found - saved.get(path, set()) for path, found in arcs.items()}
+                new = {path: found for path, found in new.items() if found or path not in saved}
+                if new:  # only what the data file lacks: a flush costs what is new, not all that was measured
+                    self._data.set_context(context or None)
+                    self._data.add_arcs(new)
+                for path, found in new.items():
+                    saved.setdefault(path, set()).update(found)
