@@ -11,6 +11,7 @@ from constructs import Construct
 
 from coverage_wrapper.keys import DEFAULT_PREFIX, normalize_prefix
 
+from .layer import COMPATIBLE_RUNTIMES
 from .nag import acknowledge, resource_wildcard
 
 EXEC_WRAPPER_PATH = "/opt/coverage-instrument"
@@ -74,6 +75,10 @@ class CoverageInstrumentation(Construct):
         """Add the layer, the `COVERAGE_*` env vars and the upload grant to `function`; returns the grant."""
         if function.role is None:
             raise ValueError(f"{function.node.path} has no execution role to grant the upload to")
+        # checked by name here: a layer given by ARN carries no compatible runtimes for CDK to check
+        served = [runtime.name for runtime in COMPATIBLE_RUNTIMES]
+        if function.runtime.name not in served:
+            raise ValueError(f"{function.node.path} runs {function.runtime.name}; the coverage layer serves {', '.join(served)}")
         function.add_layers(self.layer_for(function))
         settings = {
             "COVERAGE_S3_BUCKET": self.bucket.bucket_name,

@@ -22,9 +22,30 @@ LAYER_SOURCE_CONTEXT = "coverageLayerSource"
 # Context key: the ARN of a layer version published before (`make deploy`); nothing is published then.
 LAYER_ARN_CONTEXT = "coverageLayerArn"
 LAYER_SOURCES = ("auto", "dist", "layer_src")
-# CDK's own Runtime constants: the layer/function compatibility check compares them by identity.
-COMPATIBLE_RUNTIMES = tuple(getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_")) for runtime in layout.RUNTIMES)
 CDK_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+def cdk_runtime(runtime: str) -> lambda_.Runtime:
+    """CDK's Runtime for `3.X`: its constant, or on an aws-cdk-lib too old to have one, the same declaration."""
+    return getattr(lambda_.Runtime, "PYTHON_" + runtime.replace(".", "_"), None) or declared_runtime(runtime)
+
+
+def declared_runtime(runtime: str) -> lambda_.Runtime:
+    """`python3.X` declared as aws-cdk-lib declares its Python constants.
+
+    CDK's layer/function compatibility check compares name, family and inline-code support, so this equals
+    the constant a newer aws-cdk-lib has, and a function's runtime declared the same way.
+    """
+    return lambda_.Runtime(
+        f"python{runtime}",
+        lambda_.RuntimeFamily.PYTHON,
+        supports_inline_code=True,
+        supports_code_guru_profiling=True,
+        supports_snap_start=True,
+    )
+
+
+COMPATIBLE_RUNTIMES = tuple(cdk_runtime(runtime) for runtime in layout.RUNTIMES)
 
 
 class LayerSourceError(RuntimeError):

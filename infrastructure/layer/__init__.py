@@ -1,4 +1,4 @@
-"""The Lambda layer: one reproducible zip per architecture for Python 3.9–3.13, built, validated and published.
+"""The Lambda layer: one reproducible zip per architecture for Python 3.9–3.14, built, validated and published.
 
 The steps live in modules named for them: `build`, `validate`, `deploy` (the package does not re-export
 their functions, so `infrastructure.layer.build` is always the module).

@@ -1,8 +1,9 @@
 """Building the layer: one reproducible zip per architecture from layer_src, coverage.py's wheels and bytecode.
 
 A zip holds the shared pure-Python `coverage_wrapper`, coverage.py from its manylinux wheel for each runtime
-and that architecture, bytecode compiled by each runtime's own interpreter, the exec wrapper, the extension
-and `layer-manifest.json`. Same inputs give the same bytes.
+and that architecture, bytecode compiled by each runtime's own interpreter (a runtime with no local
+interpreter gets coverage.py as slim sources instead), the exec wrapper, the extension and
+`layer-manifest.json`. Same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .bytecode import compile_bytecode, package_jobs, sourceless_jobs
 from .interpreters import find_interpreter
@@ -42,6 +43,8 @@ from .layout import (
     site_packages,
     zip_name,
 )
+from .slim_sources import slim_tree
+from .tracers import strip_debug_info, strip_tool
 from .wheels import ensure_wheel, unpack_wheel, write_record
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold: no build time leaks into the bytes
@@ -59,7 +62,7 @@ class BuiltZip:
 
 @dataclass
 class BuildResult:
-    """What `build` produced and what it could not do (a missing interpreter means no bytecode for it)."""
+    """What `build` produced and what it could not do (a missing interpreter means slim sources, no bytecode)."""
 
     version: str
     zips: list[BuiltZip] = field(default_factory=list)
@@ -70,8 +73,13 @@ def build(
     dist: Path = DEFAULT_DIST,
     wheel_cache: Path = DEFAULT_WHEEL_CACHE,
     write_latest: bool = True,
+    interpreters: Mapping[str, Path | None] | None = None,
 ) -> BuildResult:
-    """Build one zip per architecture into `dist`; the same inputs give byte-identical zips."""
+    """Build one zip per architecture into `dist`; the same inputs give byte-identical zips.
+
+    `interpreters` maps each runtime to the interpreter that compiles its bytecode, or None for none
+    (its coverage.py then ships as slim sources); by default, the local ones `find_interpreter` finds.
+    """
     version = layer_version()
     wheel_cache.mkdir(parents=True, exist_ok=True)
     dist.mkdir(parents=True, exist_ok=True)
@@ -79,8 +87,9 @@ def build(
     pairs = [(runtime, arch) for arch in arches for runtime in RUNTIMES]
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         wheels = dict(zip(pairs, pool.map(lambda pair: ensure_wheel(wheel_cache, *pair), pairs)))
-    interpreters = {runtime: find_interpreter(runtime) for runtime in RUNTIMES}
-    result = BuildResult(version, without_bytecode=[r for r in RUNTIMES if interpreters[r] is None])
+    given = dict(interpreters or {})
+    chosen = {runtime: given[runtime] if runtime in given else find_interpreter(runtime) for runtime in RUNTIMES}
+    result = BuildResult(version, without_bytecode=[r for r in RUNTIMES if chosen[r] is None])
     sources = package_sources()
     with tempfile.TemporaryDirectory(prefix="layer-build-") as scratch:
         trees = {arch.name: Path(scratch) / arch.name for arch in arches}
@@ -91,10 +100,13 @@ def build(
             for runtime in RUNTIMES:
                 target = trees[arch.name] / site_packages(runtime)
                 records[runtime, arch.name], trimmed[runtime] = unpack_wheel(wheels[runtime, arch], target)
+                strip_debug_info(target / c_tracer(runtime, arch))
 
         def compile_runtime(runtime: str) -> None:
-            interpreter = interpreters[runtime]
+            interpreter = chosen[runtime]
             if interpreter is None:
+                for tree in trees.values():
+                    slim_tree(tree / site_packages(runtime))
                 return
             jobs = [job for tree in trees.values() for job in package_jobs(tree, runtime, sources)]
             coverage_jobs = [job for tree in trees.values() for job in sourceless_jobs(tree, runtime)]
@@ -108,7 +120,7 @@ def build(
             tree = trees[arch.name]
             for runtime in RUNTIMES:
                 write_record(tree / site_packages(runtime), records[runtime, arch.name])
-            manifest = _manifest(version, arch, wheels, interpreters, trimmed)
+            manifest = _manifest(version, arch, wheels, chosen, trimmed)
             (tree / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             target = dist / zip_name(version, arch.name)
             write_deterministic_zip(tree, target)
@@ -195,10 +207,12 @@ def _manifest(
         "runtimes": runtimes,
         "html_reporter_assets": "complete",
         "trimmed_from_coverage": TRIMMED_FROM_COVERAGE,
+        "c_tracers": f"the wheels' shared objects without debug sections (llvm-strip --strip-debug, {strip_tool()[1]})",
         "bytecode": (
             "unchecked-hash pycs compiled by each runtime's own interpreter: coverage_wrapper keeps its sources "
             "with __pycache__/*.cpython-3X.pyc beside them; coverage.py ships as sourceless pycs (module.pyc, "
-            "docstrings removed) in each runtime's site-packages, which keeps five runtimes within the size budget"
+            "docstrings removed) in each runtime's site-packages, or as slim sources (docstrings and comments "
+            "removed, line numbers kept) for a runtime built without its interpreter; all within the size budget"
         ),
         "exec_wrapper": f"/opt/{EXEC_WRAPPER}",
         "extension": f"/opt/{EXTENSION}",

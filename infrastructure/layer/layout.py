@@ -13,16 +13,26 @@ DEFAULT_DIST = REPO_ROOT / "dist"
 DEFAULT_WHEEL_CACHE = REPO_ROOT / "build" / "wheels"
 
 LAYER_NAME = "lambda-coverage-layer"
-RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13")
+RUNTIMES = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 # Pinned so that a rebuild months later gives the same bytes; 7.10.x is the last for 3.9, 7.16.x for 3.10.
-COVERAGE_PINS = {"3.9": "7.10.7", "3.10": "7.16.2", "3.11": "7.17.4", "3.12": "7.17.4", "3.13": "7.17.4"}
+COVERAGE_PINS = {
+    "3.9": "7.10.7",
+    "3.10": "7.16.2",
+    "3.11": "7.17.4",
+    "3.12": "7.17.4",
+    "3.13": "7.17.4",
+    "3.14": "7.17.4",
+}
 MAX_ZIP_BYTES = 2 * 1024 * 1024
 MANIFEST_NAME = "layer-manifest.json"
 EXEC_WRAPPER = "coverage-instrument"
 EXTENSION = "extensions/lambda-coverage-shipper"
 EXECUTABLES = (EXEC_WRAPPER, EXTENSION)
-# Files of coverage.py's wheel that nothing reads at run time on Lambda; every reporter keeps its assets.
+# Files of coverage.py's wheel that nothing reads at run time on Lambda; the API and every reporter stay whole.
 TRIMMED_FROM_COVERAGE = {
+    "coverage/__main__.py": "`python -m coverage`: the command line is not used on Lambda",
+    "coverage/cmdline.py": "the `coverage` command line; nothing else in coverage.py imports it",
+    "coverage/execfile.py": "runs programs for `coverage run`; only the command line imports it",
     "coverage/htmlfiles/style.scss": "SCSS source of style.css; the HTML reporter copies style.css only",
     "coverage/tracer.pyi": "type stub for type checkers",
     "coverage/py.typed": "PEP 561 marker for type checkers",

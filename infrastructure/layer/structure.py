@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import stat
 import zipfile
@@ -101,7 +102,8 @@ def _check_runtime_files(
     problems: list[str] = []
     site = site_packages(runtime)
     suffix = ".pyc" if entry.get("coverage_modules") == "bytecode" else ".py"
-    needed = [f"coverage/{module}{suffix}" for module in ("__init__", "control", "collector", "sqldata", "html", "xmlreport")]
+    modules = ("__init__", "control", "collector", "core", "sysmon", "pytracer", "data", "sqldata", "html", "xmlreport")
+    needed = [f"coverage/{module}{suffix}" for module in modules]
     needed += [f"coverage/htmlfiles/{name}" for name in ("style.css", "coverage_html.js", "index.html", "pyfile.html")]
     missing = [name for name in needed if f"{site}/{name}" not in infos]
     if missing:
@@ -114,6 +116,8 @@ def _check_runtime_files(
         problems.append(f"python{runtime}: coverage.py's C tracer {tracer} is missing")
     elif _elf_machine(archive.read(tracer)) != arch.elf_machine:
         problems.append(f"python{runtime}: {tracer} is not an {arch.machine} shared object")
+    if entry.get("coverage_modules") == "source":
+        problems += _check_sources(archive, infos, runtime, site)
     if entry.get("bytecode"):
         pycs = [package_pyc(source, runtime) for source in package_modules]
         pycs += sorted(n for n in infos if n.startswith(f"{site}/") and n.endswith(".pyc"))
@@ -124,4 +128,18 @@ def _check_runtime_files(
             if archive.read(pyc)[4:8] != b"\x01\x00\x00\x00":
                 problems.append(f"python{runtime}: {pyc} is not an unchecked-hash pyc")
                 break
+    return problems
+
+
+def _check_sources(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], runtime: str, site: str) -> list[str]:
+    """coverage.py as sources: no stray bytecode, and every module parses (the grammar the build slimmed it with)."""
+    problems: list[str] = []
+    stray = sorted(n for n in infos if n.startswith(f"{site}/") and n.endswith(".pyc"))
+    if stray:
+        problems.append(f"python{runtime}: coverage.py ships as sources but {stray[0]} is bytecode of unknown origin")
+    for name in sorted(n for n in infos if n.startswith(f"{site}/coverage/") and n.endswith(".py")):
+        try:
+            ast.parse(archive.read(name), filename=name)
+        except (SyntaxError, ValueError) as exc:
+            problems.append(f"python{runtime}: {name} does not parse: {exc}")
     return problems
