@@ -312,3 +312,88 @@ def test_zero_code_mode_gives_the_runtimes_own_init_errors(tmp_path, handler, er
     assert without["errorType"] == error_type
     assert (with_layer["errorType"], with_layer["errorMessage"]) == (without["errorType"], without["errorMessage"])
     assert "coverage_wrapper" not in with_layer["errorMessage"]
+
+
+# SIGTERM reaches the function process in the middle of a flush, between two steps of copying its data.
+SIGTERM_MID_FLUSH = (
+    "import os, signal\n"
+    "import coverage_wrapper.outbox as outbox\n"
+    "from coverage_wrapper import coverage_handler\n"
+    "from shop.orders import price\n"
+    "\n"
+    "copy = outbox._copy_file\n"
+    "signalled = []\n"
+    "\n"
+    "def copy_while_sigterm_arrives(source, target):\n"
+    "    if not signalled:\n"
+    "        signalled.append(True)\n"
+    "        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode: inside this flush\n"
+    "    copy(source, target)\n"
+    "\n"
+    "outbox._copy_file = copy_while_sigterm_arrives\n"
+    "\n"
+    "@coverage_handler\n"
+    "def lambda_handler(event, context):\n"
+    "    return price(event['items'], 'de')\n"
+)
+
+
+def test_sigterm_during_a_flush_lets_it_finish_then_shuts_down_once(tmp_path):
+    app = copy_app(tmp_path)
+    (app / "interrupted.py").write_text(SIGTERM_MID_FLUSH)
+    env = layer_env(app, tmp_path, COVERAGE_FLUSH_INVOCATIONS="1")
+    done = subprocess.run(
+        [sys.executable, str(FIXTURES / "run_function.py"), "interrupted.lambda_handler", json.dumps(EVENTS[:1])],
+        env=env, cwd=app, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    pending = sorted((tmp_path / "outbox" / "pending").iterdir())
+    assert [p.suffix for p in pending] == [".coverage", ".json"] * 2, "complete entries, nothing half-written"
+    metas = [json.loads(p.read_text()) for p in pending if p.suffix == ".json"]
+    # The interrupted policy flush first; then the final flush, with the lines that ran during the first.
+    assert [(m["seq"], m["invocations"]) for m in metas] == [(1, 1), (2, 1)]
+    records = log_lines(done.stdout)
+    flushes = {r["seq"]: r["flush_reason"] for r in records if r.get("operation") == "coverage_flush"}
+    assert flushes == {1: "policy", 2: "sigterm"}
+    assert len([r for r in records if r.get("operation") == "coverage_shutdown"]) == 1, "exactly one final flush"
+
+
+FORKING = (
+    "import multiprocessing\n"
+    "from coverage_wrapper import coverage_handler\n"
+    "from shop.orders import classify, price\n"
+    "\n"
+    "def work(queue):\n"
+    "    queue.put(classify(5))\n"
+    "\n"
+    "@coverage_handler\n"
+    "def lambda_handler(event, context):\n"
+    "    fork = multiprocessing.get_context('fork')\n"
+    "    queue = fork.Queue()\n"
+    "    child = fork.Process(target=work, args=(queue,))\n"
+    "    child.start()\n"
+    "    size = queue.get(timeout=60)\n"
+    "    child.join(60)\n"
+    "    return {'size': size, 'child_exit': child.exitcode, 'total': price(event['items'], 'de')}\n"
+)
+
+
+def test_a_forked_child_ships_its_own_data_under_its_own_environment_id(tmp_path, s3, bucket, moto_endpoint):
+    app = copy_app(tmp_path)
+    (app / "forking.py").write_text(FORKING)
+    env = layer_env(app, tmp_path, COVERAGE_S3_BUCKET=bucket, AWS_ENDPOINT_URL=moto_endpoint)
+    [result] = run_function("forking.lambda_handler", EVENTS[:1], env)
+    assert result == {"result": {"size": "small", "child_exit": 0, "total": 8.33}}
+    raw = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="coverage/raw/")["Contents"]]
+    assert len(raw) == 2 and len({keys.parse_raw_key(k).env for k in raw}) == 2, "two processes, two identities"
+    by_invocations = {}
+    for key in raw:
+        local = tmp_path / key.rsplit("/", 1)[1]
+        s3.download_file(bucket, key, str(local))
+        invocations = s3.head_object(Bucket=bucket, Key=key)["Metadata"]["invocations"]
+        by_invocations[invocations] = recorded(local, app, tmp_path).executed_lines()
+    parent, child = by_invocations["1"], by_invocations["0"]
+    assert {19, 21, 23} <= set(child["shop/orders.py"]), "classify ran in the child only"
+    assert not {19, 21, 23} & set(parent["shop/orders.py"]), "the child's data never lands in the parent's file"
+    assert {7, 8, 12, 15} <= set(parent["shop/orders.py"])
+    assert list((tmp_path / "outbox" / "live").iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -14,7 +15,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from . import log
 from ._version import __version__
@@ -67,11 +68,11 @@ class CoverageSession:
         self._invocations_shipped = 0
         self._invocations_at_flush = 0
         self._last_flush_at = time.monotonic()
-        self._lock = threading.RLock()
         self._fallback: threading.Thread | None = None
-        self._fallback_again = False
-        self._shutting_down = False
-        self._shutdown_done = threading.Event()
+        self._hooks_installed = False
+        self._watcher_fds: tuple[int, int] | None = None
+        self._deferred_sigterm: Callable[[], None] | None = None
+        self._new_locks()
 
     # -- measurement -------------------------------------------------------------------------
 
@@ -283,9 +284,15 @@ class CoverageSession:
 
     def flush(self, reason: str = "manual", final: bool = False) -> dict[str, Any]:
         """Save what was measured; when it grew, put a copy in the outbox and have it shipped."""
+        if self._is_busy():  # called from a signal handler (or code it runs) inside this thread's own flush
+            return {"flushed": False, "reason": "a flush is already running in this thread"}
+        with self._busy_section():
+            return self._flush(reason, final)
+
+    def _flush(self, reason: str, final: bool) -> dict[str, Any]:
         began = time.perf_counter()
         try:
-            with self._lock:
+            with self._flush_lock:
                 if self._coverage is None:
                     return {"flushed": False, "reason": "coverage is not running"}
                 if self._ran_before:
@@ -319,7 +326,7 @@ class CoverageSession:
                 duration_ms=result["duration_ms"],
                 file_size=os.path.getsize(entry.data_path),
                 invocations=self.invocations,
-                seq=self._seq,
+                seq=result["seq"],  # not self._seq: a final flush in another thread may have run since
             )
             self._ship(wait=final)
             return result
@@ -375,7 +382,7 @@ class CoverageSession:
                 running.join(self.config.upload_timeout + 5)
             self._drain_in_process(everything=True)
             return
-        with self._lock:
+        with self._fallback_lock:
             if self._fallback is not None and self._fallback.is_alive():
                 self._fallback_again = True
                 return
@@ -386,7 +393,7 @@ class CoverageSession:
         sys.settrace(None)  # the shipper's own code is not the user's code: do not trace this thread
         while True:
             self._drain_in_process(everything=False)
-            with self._lock:
+            with self._fallback_lock:
                 if not self._fallback_again:
                     return
                 self._fallback_again = False
@@ -401,21 +408,62 @@ class CoverageSession:
 
     # -- shutdown ----------------------------------------------------------------------------
 
+    def _new_locks(self) -> None:
+        """The invocation bookkeeping, the flush, the fallback uploader and the shutdown each have their own
+        lock, and the flush's is not re-entrant: a SIGTERM handler never re-enters a flush it interrupted.
+        A forked child gets new ones (a lock held by another thread at fork stays held forever)."""
+        self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()
+        self._fallback_lock = threading.Lock()
+        self._fallback_again = False
+        self._shutdown_claim = threading.Lock()
+        self._shutdown_done = threading.Event()
+        self._busy = threading.local()
+
+    def _is_busy(self) -> bool:
+        return getattr(self._busy, "depth", 0) > 0
+
+    @contextlib.contextmanager
+    def _busy_section(self) -> Iterator[None]:
+        """This thread flushes or shuts down; a SIGTERM the main thread takes meanwhile waits for the end."""
+        self._busy.depth = getattr(self._busy, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._busy.depth -= 1
+            deferred = self._deferred_sigterm
+            if deferred is not None and self._busy.depth == 0 and threading.current_thread() is threading.main_thread():
+                self._deferred_sigterm = None
+                deferred()
+
     def _install_shutdown_hooks(self) -> None:
+        """Final flush at exit and at SIGTERM, and a new identity in forked children; once per process."""
+        if self._hooks_installed:
+            return
+        self._hooks_installed = True
         atexit.register(self.shutdown, "exit")
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
         if threading.current_thread() is not threading.main_thread():
             return
         try:
             previous = signal.getsignal(signal.SIGTERM)
 
-            def on_sigterm(signum: int, frame: Any) -> None:
-                self.shutdown("sigterm")
+            def pass_on(signum: int, frame: Any) -> None:
                 if callable(previous):
                     previous(signum, frame)
-                elif previous == signal.SIG_DFL:
+                elif previous == signal.SIG_DFL:  # end as without the layer: killed by the signal
                     self._remove_live_file()
                     signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     os.kill(os.getpid(), signal.SIGTERM)
+
+            def on_sigterm(signum: int, frame: Any) -> None:
+                if self._is_busy():
+                    # The main thread was interrupted inside its own flush or shutdown: re-entering would
+                    # corrupt it, waiting would deadlock. It finishes, then shuts down and passes the signal on.
+                    self._deferred_sigterm = lambda: (self.shutdown("sigterm"), pass_on(signum, None))
+                    return
+                self.shutdown("sigterm")
+                pass_on(signum, frame)
 
             signal.signal(signal.SIGTERM, on_sigterm)
             self._watch_sigterm()
@@ -438,11 +486,15 @@ class CoverageSession:
             os.close(read_fd)
             os.close(write_fd)
             return
+        self._watcher_fds = (read_fd, write_fd)
 
         def watch() -> None:
             sys.settrace(None)
             while True:
-                received = os.read(read_fd, 64)
+                try:
+                    received = os.read(read_fd, 64)
+                except OSError:
+                    return
                 if not received:
                     return
                 if signal.SIGTERM in received:
@@ -451,26 +503,35 @@ class CoverageSession:
         threading.Thread(target=watch, name="coverage-sigterm", daemon=True).start()
 
     def shutdown(self, reason: str) -> None:
-        """Final flush at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN.
+        """The final flush, at SIGTERM or interpreter exit; the extension uploads it at SHUTDOWN.
 
-        Runs once: SIGTERM reaches both the watcher thread and the main thread's handler, and exit
-        follows; later callers wait for the first to finish so the process never ends mid-flush.
+        One path, run once and never re-entered: SIGTERM reaches both the watcher thread and the main
+        thread's handler, and exit follows. The first caller flushes; later ones wait for it (unless they
+        run inside it), so the process never ends mid-flush.
         """
         if self._coverage is None:
             return
-        with self._lock:
-            first = not self._shutting_down
-            self._shutting_down = True
-        if not first:
-            self._shutdown_done.wait(self.config.upload_timeout + 5)
+        if not self._shutdown_claim.acquire(blocking=False):
+            if not self._is_busy():
+                self._shutdown_done.wait(self.config.upload_timeout + 5)
             return
-        try:
-            if not self.flush(reason=reason, final=True).get("flushed"):
-                self._ship(wait=True)  # earlier flushes may still wait in the outbox
-            if reason == "exit":
-                self._remove_live_file()
-        finally:
-            self._shutdown_done.set()
+        began = time.perf_counter()
+        with self._busy_section():
+            try:
+                flushed = bool(self._flush(reason, final=True).get("flushed"))
+                if not flushed:
+                    self._ship(wait=True)  # earlier flushes may still wait in the outbox
+                log.info(
+                    "Coverage shut down",
+                    operation="coverage_shutdown",
+                    shutdown_reason=reason,
+                    flushed=flushed,
+                    duration_ms=round((time.perf_counter() - began) * 1000, 2),
+                )
+                if reason == "exit":
+                    self._remove_live_file()
+            finally:
+                self._shutdown_done.set()
 
     def _remove_live_file(self) -> None:
         """The process ends: its data is in the outbox, its live file would only fill /tmp."""
@@ -478,6 +539,63 @@ class CoverageSession:
             os.remove(self.data_file)
         except OSError:
             pass
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (multiprocessing in a handler, a runtime's worker processes) is another process:
+        its own environment id and live data file, new locks, no flush state of the parent's."""
+        try:
+            self._new_locks()
+            self._deferred_sigterm = None
+            self._fallback = None
+            self.env_id = os.urandom(4).hex()
+            self.data_file = self.outbox.live_path(self.env_id)
+            self.invocations = self.flushes = self._seq = 0
+            self.first_invocation = self.last_invocation = None
+            self.last_flush = None
+            self._points_shipped = -1
+            self._invocations_shipped = self._invocations_at_flush = 0
+            self._last_flush_at = time.monotonic()
+            if self._watcher_fds is not None:
+                # The pipe is the parent's: its watcher would take this process's SIGTERM for its own.
+                signal.set_wakeup_fd(-1)
+                for fd in self._watcher_fds:
+                    os.close(fd)
+                self._watcher_fds = None
+                self._watch_sigterm()
+            self._measure_in_child()
+            self._flush_when_multiprocessing_ends()
+        except Exception as exc:
+            self._record_error("Coverage could not give a forked process its own data file", exc)
+
+    def _measure_in_child(self) -> None:
+        core, measuring = self._coverage, self._measuring
+        if core is None:
+            return
+        adopt = getattr(core, "after_fork_in_child", None)
+        if callable(adopt):
+            adopt(self.data_file)  # the core keeps measuring, into the child's own file
+            return
+        # coverage.py's own answer to a fork (its `patch = fork`): stop the parent's object, start another.
+        # Without it the child's first save would erase the parent's data file and write its own there.
+        self._coverage, self._measuring = None, False
+        if measuring:
+            core.stop()
+            self._start()
+
+    def _flush_when_multiprocessing_ends(self) -> None:
+        """multiprocessing ends its children with os._exit, past atexit; its own finalizers still run.
+
+        Registered as an after-fork hook of its own, since a child's Process._bootstrap first clears the
+        finalizers it inherited, then runs those hooks.
+        """
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is None:
+            return
+
+        def finalize_at_exit(session: CoverageSession) -> None:
+            mp_util.Finalize(session, session.shutdown, args=("exit",), exitpriority=10)
+
+        mp_util.register_after_fork(self, finalize_at_exit)
 
     # -- status ------------------------------------------------------------------------------
 
