@@ -27,6 +27,24 @@ def fmt_spread(values: Iterable[float], digits: int = 1) -> str:
     return f"{found['median']:.{digits}f} ({found['low']:.{digits}f}–{found['high']:.{digits}f})"
 
 
+def fmt_ratio(ratios: Iterable[float]) -> str:
+    """A ratio's median with its spread, e.g. `1.012× (0.998–1.030)`."""
+    found = spread(ratios)
+    return f"{found['median']:.3f}× ({found['low']:.3f}–{found['high']:.3f})"
+
+
+def paired_ratios(values: dict[object, float], baselines: dict[object, float]) -> list[float]:
+    """value ÷ baseline for each key (a round) both have: each ratio is between figures measured side by side."""
+    return [values[key] / baselines[key] for key in sorted(values, key=str) if baselines.get(key, 0) > 0]
+
+
+def added_ratio(value: float, bare: float, floor: float) -> float:
+    """(value − bare) ÷ (floor − bare): the time a variant adds over bare against the time the floor adds."""
+    if floor - bare <= 0:
+        return float("nan")  # the floor added nothing measurable: no ratio to give
+    return (value - bare) / (floor - bare)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A GitHub markdown table; cells are str()'d, pipes escaped."""
     def cell(value: object) -> str:
@@ -35,6 +53,48 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(map(cell, headers)) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def sections(markdown: str) -> list[tuple[str, str]]:
+    """A document's `## ` sections as (title, text with its heading), in order; text before the first is left out."""
+    found: list[tuple[str, str]] = []
+    for line in markdown.splitlines(keepends=True):
+        if line.startswith("## "):
+            found.append((line[3:].strip(), line))
+        elif found:
+            found[-1] = (found[-1][0], found[-1][1] + line)
+    return found
+
+
+OWN_SECTIONS_MARK = "<!-- sections written by make bench: "
+
+
+def mark_own_sections(generated: str) -> str:
+    """`generated` with a comment after its first line naming its sections, so a later run knows which are its own."""
+    titles = " | ".join(title for title, _ in sections(generated))
+    first, _, rest = generated.partition("\n")
+    return f"{first}\n{OWN_SECTIONS_MARK}{titles} -->\n{rest}"
+
+
+def own_titles(markdown: str) -> set[str]:
+    """The sections a previous run of the benchmark wrote (before the mark existed: the numbered ones, Goals, How to run)."""
+    for line in markdown.splitlines():
+        if line.startswith(OWN_SECTIONS_MARK):
+            return {title.strip() for title in line[len(OWN_SECTIONS_MARK):].removesuffix("-->").split(" | ")}
+    return {title for title, _ in sections(markdown) if title[:1].isdigit() or title in ("Goals", "How to run")}
+
+
+def keep_other_sections(previous: str, generated: str, before: str = "How to run") -> str:
+    """`generated` with every section of `previous` that no run of the benchmark wrote (other tools add those), placed before `before`."""
+    ours = {title for title, _ in sections(generated)} | own_titles(previous)
+    kept = [text.rstrip("\n") + "\n\n" for title, text in sections(previous) if title not in ours]
+    if not kept:
+        return generated
+    marker = f"## {before}\n"
+    at = generated.find(marker)
+    if at < 0:
+        return generated.rstrip("\n") + "\n\n" + "".join(kept).rstrip("\n") + "\n"
+    return generated[:at] + "".join(kept) + generated[at:]
 
 
 def verdict(value: float, goal: float, higher_is_better: bool = False) -> str:

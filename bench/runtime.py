@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,28 +24,39 @@ VENVS = REPO / "build" / "bench-venvs"
 # The built layer ships pycs, and site-packages has them: the benchmark's layer sources get theirs
 # here (outside the tree) so no variant pays for compiling at cold start.
 PYCACHE = REPO / "build" / "bench-pycache"
-SHAPES = ("cpu", "io", "tiny")
+SHAPES = ("cpu", "io", "tiny", "powertools")
+HANDLER_SPECS = {"cpu": "handlers.cpu", "io": "handlers.io", "tiny": "handlers.tiny", "powertools": "rest_api.handler", "package": "app.handler"}
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How much to run: processes per variant and invocations per process."""
+    """How much to run: processes per variant, invocations per process, and the cold-start package's size."""
 
     repeats: int
     invocations: dict[str, int]
     seed_invocations: int
     flushes: int
-    branch_on_sysmon_pythons: bool
+    package_repeats: int
+    package_modules: int = 40
 
     @classmethod
     def for_run(cls, quick: bool) -> "Plan":
         if quick:
-            return cls(2, {"cpu": 300, "io": 100, "tiny": 3000}, 8, 8, False)
-        return cls(4, {"cpu": 1500, "io": 400, "tiny": 20000}, 30, 15, True)
+            return cls(2, {"cpu": 300, "io": 100, "tiny": 3000, "powertools": 1500, "package": 10}, 8, 6, 2)
+        return cls(5, {"cpu": 1500, "io": 400, "tiny": 20000, "powertools": 6000, "package": 30}, 30, 15, 5)
+
+
+def venv_requirements(version: str) -> list[str]:
+    """What a bench venv holds: the coverage.py the layer ships for that Python, and the Powertools of this venv."""
+    from importlib.metadata import version as installed
+
+    from infrastructure.layer.layout import COVERAGE_PINS
+
+    return [f"coverage=={COVERAGE_PINS[version]}", f"aws-lambda-powertools=={installed('aws-lambda-powertools')}"]
 
 
 def interpreters() -> dict[str, str]:
-    """The venv's Python plus pyenv's 3.12 and 3.13, each in a small venv with coverage.py (made once)."""
+    """The venv's Python plus pyenv's 3.12 and 3.13, each in a small venv with coverage.py and Powertools (made once)."""
     found = {"%d.%d" % sys.version_info[:2]: sys.executable}
     root = ""
     with contextlib.suppress(OSError):
@@ -51,12 +64,16 @@ def interpreters() -> dict[str, str]:
     for version in ("3.12", "3.13"):
         venv = VENVS / f"py{version}"
         python = venv / "bin" / "python"
+        requirements = venv_requirements(version)
+        stamp = venv / "bench-requirements.txt"
         if not python.exists():
             candidates = sorted(Path(root, "versions").glob(f"{version}.*")) if root else []
             if not candidates:
                 continue
             subprocess.run([str(candidates[-1] / "bin" / "python"), "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "coverage"], check=True)
+        if not stamp.exists() or stamp.read_text().split() != requirements:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
+            stamp.write_text("\n".join(requirements) + "\n")
         found[version] = str(python)
     return found
 
@@ -65,39 +82,64 @@ def sysmon_python(version: str) -> bool:
     return tuple(map(int, version.split("."))) >= (3, 12)
 
 
-def precompile(pythons: dict[str, str]) -> None:
-    """Bytecode for the layer and the handlers in every interpreter, as the built layer ships it."""
+def markers_python(version: str) -> bool:
+    """Where the layer's default for branch coverage is its `markers` core (see config.best_core)."""
+    return (3, 12) <= tuple(map(int, version.split("."))) < (3, 14)
+
+
+def precompile(pythons: dict[str, str], *paths: Path) -> None:
+    """Bytecode for the layer, the handlers and `paths` in every interpreter, as a built layer and a deployment package ship it."""
+    targets = [REPO / "layer_src" / "coverage_wrapper", BENCH_DIR / "handlers.py", BENCH_DIR / "rest_api.py", *paths]
     for python in pythons.values():
-        subprocess.run([python, "-m", "compileall", "-q", str(REPO / "layer_src" / "coverage_wrapper"), str(BENCH_DIR / "handlers.py")],
+        subprocess.run([python, "-m", "compileall", "-q", *map(str, targets)],
                        env=dict(os.environ, PYTHONPYCACHEPREFIX=str(PYCACHE)), check=True, capture_output=True)
 
 
-def variants_for(version: str, plan: Plan) -> list[tuple[str, str, dict[str, str]]]:
-    """(label, worker variant, extra environment) for one Python: what is measured and with which core."""
-    line_core = "sysmon" if sysmon_python(version) else "ctrace"
-    chosen = [
-        ("bare", "bare", {}),
-        ("layer-line", "layer", {"COVERAGE_BRANCH_COVERAGE": "false"}),
-        ("plain", "plain", {"COVERAGE_BRANCH_COVERAGE": "false", "COVERAGE_CORE": line_core}),
-        ("seed", "seed", {}),
-    ]
-    # Branch coverage before 3.14 always runs on the C tracer; on 3.12+ it repeats the 3.11 story.
-    if not sysmon_python(version) or plan.branch_on_sysmon_pythons:
-        chosen.insert(2, ("layer-branch", "layer", {"COVERAGE_BRANCH_COVERAGE": "true"}))
+def variants_for(version: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(label, worker variant, extra environment) of the warm comparison on one Python.
+
+    `default` sets nothing, as a new user would: branch coverage on, the core the layer picks.
+    """
+    chosen = [("bare", "bare", {}), ("default", "layer", {})]
+    if markers_python(version):  # elsewhere ctrace is the default already
+        chosen.append(("ctrace-branch", "layer", {"COVERAGE_CORE": "ctrace"}))
+    if sysmon_python(version):
+        chosen.append(("sysmon-line", "layer", {"COVERAGE_BRANCH_COVERAGE": "false", "COVERAGE_CORE": "sysmon"}))
     return chosen
 
 
-def worker_environment(outbox: str, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "AWS_", "_HANDLER", "PYTHONDONTWRITEBYTECODE"))}
+# Cold start and RSS of the tiny handler: the floor and zero-code mode beside the decorator.
+TINY_EXTRAS = [("floor", "plain", {}), ("zero-default", "zero", {}), ("seed", "seed", {})]
+
+# Cold start with the generated package as the function's own code, measured as a whole (no include patterns).
+PACKAGE_VARIANTS = [
+    ("bare", "bare", {}),
+    ("bare-no-pyc", "bare", {}),
+    ("floor", "plain", {}),
+    ("default", "layer", {}),
+    ("zero-default", "zero", {}),
+    ("ctrace-branch", "layer", {"COVERAGE_CORE": "ctrace"}),
+    ("zero-ctrace-branch", "zero", {"COVERAGE_CORE": "ctrace"}),
+]
+
+
+def worker_environment(outbox: str, extra: dict[str, str], code_dir: Path = BENCH_DIR, include: str = "handlers.py,rest_api.py") -> dict[str, str]:
+    """A worker's environment: this layer on the path, an outbox an extension drains, the source root `code_dir`.
+
+    `include` names the measured files as COVERAGE_INCLUDE_PATTERNS; empty measures all of `code_dir`.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COVERAGE_", "AWS_", "_HANDLER", "PYTHONDONTWRITEBYTECODE", "BENCH_"))}
     env.update(
         PYTHONPATH=str(REPO / "layer_src"),
         PYTHONPYCACHEPREFIX=str(PYCACHE),
-        COVERAGE_SOURCE_ROOT=str(BENCH_DIR),
-        COVERAGE_INCLUDE_PATTERNS="handlers.py",  # the handler only, like plain coverage.py's include
+        BENCH_CODE_DIR=str(code_dir),
+        COVERAGE_SOURCE_ROOT=str(code_dir),
         COVERAGE_OUTBOX_DIR=outbox,
         COVERAGE_S3_BUCKET="bench-bucket",
         COVERAGE_LOG_LEVEL="ERROR",
     )
+    if include:
+        env["COVERAGE_INCLUDE_PATTERNS"] = include  # the handler only, like plain coverage.py's include
     env.update(extra)
     return env
 
@@ -107,15 +149,18 @@ def run_worker(python: str, variant: str, shape: str, invocations: int, env: dic
     command = [python, str(WORKER), variant, shape, str(invocations), str(flushes)]
     if variant == "zero":
         # As Lambda runs it: the exec wrapper in front of the runtime, the layer found by the wrapper.
-        env = dict(env, _HANDLER=f"handlers.{shape}", PYTHONPATH=str(BENCH_DIR))
+        env = dict(env, _HANDLER=HANDLER_SPECS[shape], PYTHONPATH=env["BENCH_CODE_DIR"])
         command = [str(INSTRUMENT), *command]
     spawned = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=str(BENCH_DIR))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=env["BENCH_CODE_DIR"])
     if done.returncode != 0:
         raise RuntimeError(f"bench worker {variant}/{shape} failed: {done.stderr[-2000:]}")
     # The layer's own JSON log lines (at exit, say) may share stdout: take the worker's line.
     record = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"samples_us"')))
     record["cold_ms"] = (record.pop("first_done") - spawned) * 1000
+    samples = record.pop("samples_us")
+    record["median_us"] = statistics.median(samples)
+    record["mean_us"] = statistics.fmean(samples)  # with the invocations that flushed by policy
     return record
 
 
@@ -154,43 +199,76 @@ def moto_s3() -> Iterator[dict[str, str]]:
 
 
 def measure(plan: Plan, progress=print) -> list[dict]:
-    """Every run as a record: python, shape, variant, per-process median µs, cold ms, RSS, flush costs.
+    """Every warm run as a record: python, shape, variant, core, per-process median µs, cold ms, RSS, flush costs.
 
     Repeats are the outer loop so a burst of load from other work on the machine hits every variant
-    alike instead of one variant's processes.
+    alike instead of one variant's processes; within a round a shape's variants run back to back.
     """
-    import statistics
-
     runs: list[dict] = []
     pythons = interpreters()
     precompile(pythons)
     own = "%d.%d" % sys.version_info[:2]
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as scratch, moto_s3() as s3_env:
-        extension_outbox = os.path.join(scratch, "extension")
-        os.makedirs(extension_outbox)
-        # An extension is "running" (this process): flushes only write the outbox, as on Lambda.
-        Path(extension_outbox, "extension.json").write_text(json.dumps({"pid": os.getpid()}))
-        for repeat in range(plan.repeats):
-            progress(f"  runtime: round {repeat + 1} of {plan.repeats}")
+        extension_outbox = extension_present(os.path.join(scratch, "extension"))
+        for repeat in range(-1, plan.repeats):
+            warm_up = repeat < 0  # every process once, discarded: bytecode for what each variant imports
+            progress("  runtime: warm-up" if warm_up else f"  runtime: round {repeat + 1} of {plan.repeats}")
             for version, python in pythons.items():
                 for shape in SHAPES:
-                    chosen = variants_for(version, plan)
-                    if shape == "tiny":  # cold start and RSS: zero-code mode beside the decorator
-                        chosen.append(("zero-line", "zero", {"COVERAGE_BRANCH_COVERAGE": "false"}))
+                    chosen = variants_for(version) + (TINY_EXTRAS if shape == "tiny" else [])
                     for label, variant, extra in chosen:
-                        count = plan.seed_invocations if variant == "seed" else plan.invocations[shape]
-                        flushes = plan.flushes if (label == "layer-line" and shape == "cpu") else 0
-                        record = run_worker(python, variant, shape, count, worker_environment(extension_outbox, extra), flushes)
-                        record.update(python=version, shape=shape, variant=label, flush_mode="extension")
-                        record["median_us"] = statistics.median(record.pop("samples_us"))
+                        count = 1 if warm_up else plan.seed_invocations if variant == "seed" else plan.invocations[shape]
+                        flushes = plan.flushes if (label == "default" and shape == "cpu") else 0
+                        record = run_worker(python, variant, shape, count, worker_environment(extension_outbox, extra), min(flushes, count))
+                        record.update(python=version, shape=shape, variant=label, flush_mode="extension", round=repeat)
                         runs.append(record)
                 if version == own:
                     # No extension: the in-process fallback thread uploads to a real (moto) S3 endpoint.
                     # Only this venv has botocore; the fallback is the local-run path anyway.
-                    outbox = os.path.join(scratch, f"fallback-{repeat}")
-                    env = worker_environment(outbox, {"COVERAGE_BRANCH_COVERAGE": "false", **s3_env})
-                    record = run_worker(python, "layer", "cpu", plan.invocations["cpu"], env, plan.flushes)
-                    record.update(python=version, shape="cpu", variant="layer-line", flush_mode="fallback")
-                    record["median_us"] = statistics.median(record.pop("samples_us"))
+                    env = worker_environment(os.path.join(scratch, f"fallback-{repeat}"), s3_env)
+                    count = 1 if warm_up else plan.invocations["cpu"]
+                    record = run_worker(python, "layer", "cpu", count, env, min(plan.flushes, count))
+                    record.update(python=version, shape="cpu", variant="default", flush_mode="fallback", round=repeat)
                     runs.append(record)
-    return runs
+    return [r for r in runs if r["round"] >= 0]
+
+
+def extension_present(outbox: str) -> str:
+    """An outbox an extension (this process) drains: flushes only write the outbox, as on Lambda."""
+    os.makedirs(outbox, exist_ok=True)
+    Path(outbox, "extension.json").write_text(json.dumps({"pid": os.getpid()}))
+    return outbox
+
+
+def measure_package(plan: Plan, progress=print) -> tuple[dict, list[dict]]:
+    """Cold start, first flush and RSS with a generated package as the function's own code, on the markers Pythons.
+
+    The package is written once per run (deterministic) and precompiled like the handlers; a second
+    copy gets no bytecode at all, as a deployment package built without `__pycache__`.
+    """
+    from . import codebase
+
+    pythons = {v: p for v, p in interpreters().items() if markers_python(v)}
+    runs: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as scratch:
+        code_dir, bare_copy = Path(scratch, "function"), Path(scratch, "function-no-pyc")
+        size = codebase.write(code_dir, plan.package_modules)
+        codebase.write(bare_copy, plan.package_modules)
+        for root in (code_dir, bare_copy):
+            Path(root, "events.json").write_text(json.dumps(codebase.events(plan.invocations["package"] + 1)))
+        precompile(pythons, code_dir)
+        outbox = extension_present(os.path.join(scratch, "outbox"))
+        for repeat in range(-1, plan.package_repeats):
+            progress("  package cold start: warm-up" if repeat < 0 else f"  package cold start: round {repeat + 1} of {plan.package_repeats}")
+            for version, python in pythons.items():
+                for label, variant, extra in PACKAGE_VARIANTS:
+                    root = bare_copy if label == "bare-no-pyc" else code_dir
+                    env = worker_environment(outbox, extra, code_dir=root, include="")
+                    if label == "bare-no-pyc":
+                        env["PYTHONDONTWRITEBYTECODE"] = "1"  # the interpreter's own pycs still load
+                    flushes = 2 if variant in ("layer", "zero") else 0
+                    record = run_worker(python, variant, "package", plan.invocations["package"], env, flushes)
+                    record.update(python=version, shape="package", variant=label, round=repeat)
+                    runs.append(record)
+        shutil.rmtree(PYCACHE / code_dir.relative_to(code_dir.anchor), ignore_errors=True)  # a new temp path each run
+    return size, [r for r in runs if r["round"] >= 0]

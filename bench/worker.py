@@ -3,11 +3,14 @@
 Usage: worker.py VARIANT SHAPE INVOCATIONS [FLUSHES]. Variants: bare (no coverage), layer (this layer's
 decorator), zero (zero-code: the handler comes from `_HANDLER`, which the exec wrapper pointed at the
 layer, as the Lambda runtime would load it), seed (a new Coverage per invocation: start, stop, save,
-JSON report), plain (coverage.py started once at import and left on: the floor any in-process
-coverage pays). The parent measures the cold start from its own clock: `first_done` is CLOCK_MONOTONIC,
-shared by every process on the machine, so interpreter start-up and sitecustomize are counted too.
+JSON report), plain (coverage.py started once after the handler's import and left on: `import coverage`
++ start, the floor any in-process coverage pays). Shapes: cpu, io, tiny (`handlers.py`), powertools
+(`rest_api.py`), package (the generated codebase in BENCH_CODE_DIR, with its `events.json`).
+The parent measures the cold start from its own clock: `first_done` is CLOCK_MONOTONIC, shared by every
+process on the machine, so interpreter start-up and sitecustomize are counted too.
 """
 
+import importlib
 import json
 import os
 import resource
@@ -17,18 +20,29 @@ import time
 variant, shape, invocations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 flushes = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, here)
-include = [os.path.join(here, "handlers.py")]
+code_dir = os.environ.get("BENCH_CODE_DIR", here)
+sys.path.insert(0, code_dir)
+module_name, attribute = {"powertools": ("rest_api", "handler"), "package": ("app", "handler")}.get(shape, ("handlers", shape))
+if shape == "package":
+    include = [os.path.join(code_dir, "*")]
+else:
+    include = [os.path.join(here, "handlers.py"), os.path.join(here, "rest_api.py")]
 
 if variant == "zero":
-    import importlib
-
-    module_name, _, attribute = os.environ["_HANDLER"].rpartition(".")
-    handler = getattr(importlib.import_module(module_name), attribute)
+    zero_module, _, zero_attribute = os.environ["_HANDLER"].rpartition(".")
+    handler = getattr(importlib.import_module(zero_module), zero_attribute)
+    module = sys.modules[module_name]
 else:
-    import handlers
+    module = importlib.import_module(module_name)
+    handler = getattr(module, attribute)
 
-    handler = getattr(handlers, shape)
+if shape == "package":
+    with open(os.path.join(code_dir, "events.json")) as stream:
+        events = json.load(stream)
+elif shape == "powertools":
+    events = module.EVENTS
+else:
+    events = [{"n": 2000, "sleep": 0.002, "name": "bench"}]
 
 if variant == "layer":
     from coverage_wrapper import coverage_handler
@@ -55,7 +69,6 @@ elif variant == "seed":
             cov.json_report(outfile="/tmp/bench-seed.json")
 
 
-
 def peak_rss_kb():
     """This process's peak RSS. Not ru_maxrss: that keeps the parent's peak across fork and exec."""
     with open("/proc/self/status") as status:
@@ -65,28 +78,41 @@ def peak_rss_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-event = {"n": 2000, "sleep": 0.002, "name": "bench"}
-handler(event, None)
+def core_in_use():
+    if variant in ("layer", "zero"):
+        from coverage_wrapper.session import get_session
+
+        return get_session().config.core
+    if variant == "plain":
+        tracer = getattr(getattr(getattr(plain, "_core", None), "tracer_class", None), "__name__", "")  # what coverage.py picked
+        return {"CTracer": "ctrace", "PyTracer": "pytrace", "SysMonitor": "sysmon"}.get(tracer, tracer)
+    return ""
+
+
+handler(dict(events[0]), None)
 first_done = time.perf_counter()
+first_cpu_ms = time.process_time() * 1000  # this process's CPU since it began: what a loaded machine cannot inflate by waiting
 samples = []
-for _ in range(invocations):
+for n in range(invocations):
+    event = dict(events[(n + 1) % len(events)])
     began = time.perf_counter()
     handler(event, None)
     samples.append((time.perf_counter() - began) * 1e6)
 maxrss_kb = peak_rss_kb()
 aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before any fallback upload needs it
 
-flush_ms, upload_ms, contended_us = [], [], []
+flush_ms, flush_cpu_ms, upload_ms, contended_us = [], [], [], []
 if flushes and variant in ("layer", "zero"):
     from coverage_wrapper.session import get_session
 
     session = get_session()
     for n in range(flushes):
-        handler({"n": 2000 + n, "sleep": 0.0, "name": str(n)}, None)
+        handler(dict(events[n % len(events)], n=2000 + n, sleep=0.0, name=str(n)), None)
         session._points_shipped = -1  # a flush with new data to write: the costly case
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         session.flush(reason="bench")
         flush_ms.append((time.perf_counter() - began) * 1000)
+        flush_cpu_ms.append((time.thread_time() - began_cpu) * 1000)
         # Without an extension the upload runs in a thread of this process: invocations served
         # meanwhile share the GIL with it. Time them, and the upload itself.
         # A busy CPU-bound main thread starves the uploader of the GIL (each of its I/O waits costs a
@@ -94,7 +120,7 @@ if flushes and variant in ("layer", "zero"):
         uploader = session._fallback
         while uploader is not None and uploader.is_alive() and len(contended_us) < 100 * (n + 1):
             tick = time.perf_counter()
-            handler(event, None)
+            handler(dict(events[0]), None)
             contended_us.append((time.perf_counter() - tick) * 1e6)
         if uploader is not None:
             uploader.join()
@@ -103,10 +129,13 @@ if flushes and variant in ("layer", "zero"):
 print(json.dumps({
     "samples_us": samples,
     "first_done": first_done,
+    "first_cpu_ms": first_cpu_ms,
     "flush_ms": flush_ms,
+    "flush_cpu_ms": flush_cpu_ms,
     "upload_ms": upload_ms,
     "contended_us": contended_us,
     "maxrss_kb": maxrss_kb,
+    "maxrss_end_kb": peak_rss_kb(),
     "aws_sdk_loaded": aws_sdk_loaded,
-    "core": os.environ.get("COVERAGE_CORE", ""),
+    "core": core_in_use(),
 }))

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bench import cost, report
+from bench import cost, report, runtime
 
 
 def test_dollars_prices_each_line_item_at_the_stated_us_east_1_price():
@@ -87,3 +87,95 @@ def test_verdict_says_met_or_by_how_much_it_missed():
     assert report.verdict(2.0, 1.0, higher_is_better=True) == "met"
     assert report.verdict(0.5, 1.0, higher_is_better=True) == "MISSED by 100%"
     assert report.verdict(float("nan"), 1.0) == "not measured"
+
+
+def test_paired_ratios_divide_each_round_by_the_same_rounds_baseline():
+    assert report.paired_ratios({0: 110.0, 1: 300.0, 2: 50.0}, {0: 100.0, 1: 200.0}) == [1.1, 1.5]
+    assert report.paired_ratios({0: 1.0}, {0: 0.0}) == []
+    assert report.fmt_ratio([1.1, 1.5, 1.2]) == "1.200× (1.100–1.500)"
+
+
+def test_added_ratio_compares_time_added_over_bare_with_the_floors():
+    assert report.added_ratio(130.0, 100.0, 150.0) == pytest.approx(0.6)
+    assert report.added_ratio(190.0, 100.0, 150.0) == pytest.approx(1.8)
+    assert math.isnan(report.added_ratio(120.0, 100.0, 100.0))
+
+
+def _run(python, shape, variant, round_, median_us, core="", **extra):
+    return {"python": python, "shape": shape, "variant": variant, "round": round_, "median_us": median_us, "mean_us": median_us,
+            "core": core, "flush_mode": "extension", **extra}
+
+
+def test_warm_table_puts_the_default_first_and_judges_it_on_per_round_ratios():
+    from bench.__main__ import warm_section
+
+    runs = []
+    for round_, bare in enumerate((100.0, 200.0, 100.0)):
+        for shape in runtime.SHAPES:
+            runs += [_run("3.12", shape, "bare", round_, bare), _run("3.12", shape, "default", round_, bare * 1.02, "markers"),
+                     _run("3.12", shape, "ctrace-branch", round_, bare * 8, "ctrace"), _run("3.12", shape, "sysmon-line", round_, bare, "sysmon")]
+    goals: list = []
+    text = warm_section(runs, goals)
+    header, _, first = text.splitlines()[:3]
+    assert header.index("**default**") < header.index("`ctrace`, branch") < header.index("`sysmon`, line")
+    # A slow round moves bare and the default alike: the ratio stays 1.02 in every round.
+    assert "**1.020× (1.020–1.020)**" in first and "8.000× (8.000–8.000)" in first and "markers" in first
+    assert [g[2] for g in goals] == ["met"] * len(runtime.SHAPES)
+    assert goals[0][0] == "Warm, default configuration (branch coverage, `markers`), Python 3.12, cpu handler"
+
+
+def test_warm_goal_is_missed_when_the_default_costs_more_than_five_percent():
+    from bench.__main__ import warm_section
+
+    runs = [r for round_ in range(2) for shape in runtime.SHAPES
+            for r in (_run("3.13", shape, "bare", round_, 10.0), _run("3.13", shape, "default", round_, 11.0, "markers"))]
+    goals: list = []
+    warm_section(runs, goals)
+    assert {g[2] for g in goals} == {"MISSED by 5%"}
+
+
+def test_variants_compare_the_default_with_ctrace_branch_and_sysmon_line_where_they_exist():
+    assert [v[0] for v in runtime.variants_for("3.11")] == ["bare", "default"]
+    assert [v[0] for v in runtime.variants_for("3.12")] == ["bare", "default", "ctrace-branch", "sysmon-line"]
+    assert [v[0] for v in runtime.variants_for("3.14")] == ["bare", "default", "sysmon-line"]
+    assert dict((v[0], v[2]) for v in runtime.variants_for("3.13"))["default"] == {}  # nothing set, as a new user
+
+
+def test_sections_written_by_other_tools_survive_a_rerun():
+    previous = "# B\n\nintro\n\n## 1. Warm\n\nold\n\n## 2. Cold start and 3. memory\n\nold\n\n## Scale\n\nlimits\n\n## How to run\n\nold\n"
+    generated = report.mark_own_sections("# B\n\nnew\n\n## 1. Warm\n\nnew\n\n## How to run\n\nrun\n")
+    once = report.keep_other_sections(previous, generated)
+    assert [t for t, _ in report.sections(once)] == ["1. Warm", "Scale", "How to run"]  # a renamed own section goes
+    assert "limits" in once and "old" not in once
+    numbered_by_another_tool = once.replace("## Scale", "## 8. Scale")
+    assert "## 8. Scale" in report.keep_other_sections(numbered_by_another_tool, generated)
+    assert report.keep_other_sections(once, generated) == once
+
+
+def test_generated_codebase_is_deterministic_valid_python_of_the_asked_size(tmp_path):
+    from bench import codebase
+
+    first = codebase.write(tmp_path / "a", 40)
+    codebase.write(tmp_path / "b", 40)
+    assert first["modules"] == 40 and 7000 <= first["lines"] <= 10000
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.py"))
+    assert len(files) == first["files"]
+    for relative in files:
+        text = (tmp_path / "a" / relative).read_text()
+        assert text == (tmp_path / "b" / relative).read_text()
+        compile(text, str(relative), "exec")
+    assert len({e["seed"] for e in codebase.events(5)}) == 5
+
+
+def test_powertools_handler_serves_each_of_its_three_routes():
+    import json
+    import sys
+
+    sys.path.insert(0, str(runtime.BENCH_DIR))
+    try:
+        import rest_api
+    finally:
+        sys.path.remove(str(runtime.BENCH_DIR))
+    responses = [rest_api.handler(event, None) for event in rest_api.EVENTS]
+    assert [r["statusCode"] for r in responses] == [200, 200, 200]
+    assert [json.loads(r["body"]) for r in responses] == [{"id": "7", "items": 4, "total": 66.5}, {"id": "50", "total": 9.0}, {"status": "ok"}]
