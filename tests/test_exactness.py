@@ -37,8 +37,9 @@ def _failure(python: str, subject: harness.Subject, title: str, problems: list[s
 
 @pytest.mark.parametrize("python", harness.PYTHONS)
 def test_layer_measures_with_the_core_under_test(python: str, shared_base: Path) -> None:
+    """A layer run that silently fell back to another core would make every comparison vacuous."""
     outcomes = runs(python, shared_base)
-    for kind in ("layer", "layer-after-import"):
+    for kind in ("layer", "layer-flushing", "layer-after-import"):
         assert outcomes[kind].get("core") == CORE, f"{kind}: measured with {outcomes[kind].get('core')}, not {CORE}\n{outcomes[kind].get('output')}"
         assert outcomes[kind].get("measuring") is True, outcomes[kind].get("output")
         assert outcomes[kind].get("session_errors") == [], outcomes[kind].get("session_errors")
@@ -68,11 +69,17 @@ def test_layer_totals_equal_ctrace_totals(python: str, shared_base: Path) -> Non
         assert got[key] == expected, f"totals {key}: truth {expected} (imported files), {CORE} {got[key]}"
 
 
+FLUSHING = {"one-flush": "layer", "flush-per-invocation": "layer-flushing"}
+
+
 @pytest.mark.parametrize("subject", SUBJECTS, ids=[s.name for s in SUBJECTS])
+@pytest.mark.parametrize("flushing", FLUSHING)
 @pytest.mark.parametrize("python", harness.PYTHONS)
-def test_layer_reports_what_ctrace_reports(python: str, subject: harness.Subject, shared_base: Path) -> None:
+def test_layer_reports_what_ctrace_reports(python: str, flushing: str, subject: harness.Subject, shared_base: Path) -> None:
+    """Measuring from before the import, as zero-code mode does; saved once at the end, or after every invocation."""
+    kind = FLUSHING[flushing]
     outcomes = runs(python, shared_base)
-    problems = harness.run_problems(outcomes, ("truth", "layer"), subject)
+    problems = harness.run_problems(outcomes, ("truth", kind), subject)
     assert not problems, _failure(python, subject, "a run went wrong", problems)
     quoter = harness.Quoter(outcomes["root"])
     differences = []
@@ -80,12 +87,12 @@ def test_layer_reports_what_ctrace_reports(python: str, subject: harness.Subject
         found = harness.compare_equal(
             staged,
             harness.file_facts(outcomes["truth"], staged),
-            harness.file_facts(outcomes["layer"], staged),
+            harness.file_facts(outcomes[kind], staged),
             quoter,
             CORE,
         )
         if found:
-            differences += [f"{harness.origin_of(staged)} (measuring started before the import):"] + found
+            differences += [f"{harness.origin_of(staged)} (measuring started before the import, {flushing}):"] + found
     assert not differences, _failure(python, subject, "reports differ", differences)
 
 
@@ -94,6 +101,8 @@ def test_layer_reports_what_ctrace_reports(python: str, subject: harness.Subject
 def test_layer_started_after_import_is_sound_and_exact_in_function_bodies(
     python: str, subject: harness.Subject, shared_base: Path
 ) -> None:
+    """Measuring from after the import, as the decorator does: nothing reported that did not run, and inside
+    function bodies exactly what coverage.py records when it too starts after the import."""
     outcomes = runs(python, shared_base)
     problems = harness.run_problems(outcomes, ("truth", "truth-after-import", "layer-after-import"), subject)
     assert not problems, _failure(python, subject, "a run went wrong", problems)

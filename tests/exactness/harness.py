@@ -12,9 +12,11 @@ import fcntl
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,14 +72,20 @@ def _examples() -> list[Any]:
     return list(EXAMPLES)
 
 
+def _exercises(path: Path) -> list[str]:
+    names = re.findall(r"^def (exercise\w*)\(", path.read_text(encoding="latin-1"), re.MULTILINE)
+    return sorted(names, key=lambda name: name != "exercise")
+
+
 def subjects() -> list[Subject]:
     """Every subject: the corpus modules, the example functions with the demo's events, the bench handlers and codebase."""
     # A corpus module's helpers that are never imported by name (`_{module}_*.py`) belong to its subject.
+    # Its `exercise_*` functions run after `exercise`, in file order: the flushing run saves between them.
     found = [
         Subject(
             path.stem,
             (path.name, *sorted(helper.name for helper in CORPUS.glob(f"_{path.stem}_*.py"))),
-            (Call(path.stem, "exercise"),),
+            tuple(Call(path.stem, name) for name in _exercises(path)),
         )
         for path in sorted(CORPUS.glob("*.py"))
         if not path.name.startswith("_")
@@ -191,11 +199,12 @@ def venv_python(python: str) -> Path:
 # -- runs --------------------------------------------------------------------------------------
 
 
-RUN_KINDS = {  # name: (side, order)
-    "truth": ("oracle", "start-first"),
-    "truth-after-import": ("oracle", "import-first"),
-    "layer": ("layer", "start-first"),
-    "layer-after-import": ("layer", "import-first"),
+RUN_KINDS = {  # name: (side, order, flush after every call and event)
+    "truth": ("oracle", "start-first", False),
+    "truth-after-import": ("oracle", "import-first", False),
+    "layer": ("layer", "start-first", False),
+    "layer-flushing": ("layer", "start-first", True),
+    "layer-after-import": ("layer", "import-first", False),
 }
 
 
@@ -219,7 +228,7 @@ def _environment(side: str, root: Path, outbox: Path, core: str) -> dict[str, st
 
 
 def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
-    """Stage the corpus and run it four ways side by side; each run's outcome (report, calls, logs) by run kind."""
+    """Stage the corpus and run it every way of RUN_KINDS side by side; each run's outcome (report, calls, logs) by kind."""
     interpreter = venv_python(python)
     root = workdir / "src"
     stage(root)
@@ -227,7 +236,7 @@ def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
     subprocess.run([str(interpreter), "-m", "compileall", "-q", str(root)], check=True, capture_output=True, timeout=120)
     calls = [call.as_plan() for subject in subjects() for call in subject.calls]
     running = {}
-    for kind, (side, order) in RUN_KINDS.items():
+    for kind, (side, order, flush_each_call) in RUN_KINDS.items():
         run_dir = workdir / kind
         run_dir.mkdir()
         plan = {
@@ -238,6 +247,7 @@ def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
             "report": str(run_dir / "coverage.json"),
             "outcome": str(run_dir / "outcome.json"),
             "calls": calls,
+            "flush_each_call": flush_each_call,
         }
         (run_dir / "plan.json").write_text(json.dumps(plan))
         log = open(run_dir / "output.log", "w")
@@ -266,7 +276,7 @@ def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
 
 
 def shared_runs(python: str, base: Path, core: str) -> dict[str, Any]:
-    """The four runs of one Python, made once per test session and shared by the xdist workers."""
+    """The runs of one Python, made once per test session and shared by the xdist workers."""
     record = base / f"exactness-{python}.json"
     with open(base / f"exactness-{python}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -325,7 +335,8 @@ class Quoter:
 
     def lines(self, staged: str) -> list[str]:
         if staged not in self._cache:
-            self._cache[staged] = (self.root / staged).read_text().splitlines()
+            with tokenize.open(self.root / staged) as handle:  # the file's own encoding declaration
+                self._cache[staged] = handle.read().splitlines()
         return self._cache[staged]
 
     def line(self, staged: str, number: int) -> str:

@@ -15,12 +15,12 @@ import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 
 def _function_body_lines(path: str) -> list[int]:
     """Lines inside a def's body (not the def or decorator lines): code that only runs when the function is called."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:  # bytes: the parser honours the file's own encoding declaration
         tree = ast.parse(handle.read(), path)
     lines: set[int] = set()
     for node in ast.walk(tree):
@@ -41,12 +41,14 @@ def _staged_files(root: str) -> dict[str, list[int]]:
     return found
 
 
-def _call(call: dict[str, Any]) -> list[str]:
-    """Run one planned call; what it returned or raised, in a form both sides can compare."""
+def _call(call: dict[str, Any], checkpoint: Callable[[], None]) -> list[str]:
+    """Run one planned call (each event is one invocation); what it returned or raised, comparable across runs."""
     module = importlib.import_module(call["module"])
     function = getattr(module, call["function"])
     if call.get("events") is None:
-        return [repr(function())]
+        outcomes = [repr(function())]
+        checkpoint()
+        return outcomes
     outcomes = []
     for event in call["events"]:
         try:
@@ -55,6 +57,7 @@ def _call(call: dict[str, Any]) -> list[str]:
             outcomes.append(repr(result["statusCode"]) if isinstance(result, dict) and "statusCode" in result else repr(result))
         except Exception as exc:  # an example may raise on a bad event: that is an outcome too
             outcomes.append(f"raised {type(exc).__name__}")
+        checkpoint()
     return outcomes
 
 
@@ -96,13 +99,26 @@ def main(plan_path: str) -> None:
         outcome["core"] = session.config.core
         outcome["measuring"] = session.status()["measuring"]
 
+    outbox_files: list[str] = []
+    flushes: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        flushed = session.flush(reason="test")
+        flushes.append({k: v for k, v in flushed.items() if k != "duration_ms"})
+        if flushed.get("flushed"):
+            outbox_files.append(flushed["outbox_file"])
+
+    def checkpoint() -> None:
+        if plan.get("flush_each_call"):  # as COVERAGE_FLUSH_INVOCATIONS=1 does after every invocation
+            flush()
+
     outcome["tracer_during_calls"] = repr(sys.gettrace())
     for call in plan["calls"]:
         name = call["module"] + "." + call["function"]
         if call["module"] in outcome["errors"]:
             continue
         try:
-            outcome["calls"][name] = _call(call)
+            outcome["calls"][name] = _call(call, checkpoint)
         except Exception:
             outcome["errors"][name] = traceback.format_exc()
 
@@ -111,16 +127,17 @@ def main(plan_path: str) -> None:
         cov.save()
         report_cov = cov
     else:
-        flushed = session.flush(reason="test")
-        outcome["flush"] = {k: v for k, v in flushed.items() if k != "duration_ms"}
+        flush()
+        outcome["flushes"] = flushes
         outcome["session_errors"] = list(session.errors)
-        if not flushed.get("flushed"):
+        if not outbox_files:
             _write(plan["outcome"], outcome)
             return
         import coverage
 
-        report_cov = coverage.Coverage(data_file=flushed["outbox_file"], branch=True, config_file=False)
-        report_cov.load()
+        # Every file the flushes put in the outbox, combined as the pipeline combines them.
+        report_cov = coverage.Coverage(data_file=plan["data_file"], branch=True, config_file=False)
+        report_cov.combine(data_paths=outbox_files, keep=True, strict=True)
     report_cov.json_report(outfile=plan["report"])
     with open(plan["report"], encoding="utf-8") as handle:
         outcome["report"] = json.load(handle)
