@@ -14,26 +14,46 @@ from . import datafile
 from .validation import Rejection, validate_data_file
 
 
+# Set in combined data that holds lines of line-mode files beside branch data: those lines have no branch data.
+LINES_WITHOUT_BRANCHES = "lambda_coverage_lines_without_branches"
+
+
 @dataclass
 class Measurements:
-    """What a set of data files executed: per relative path, line bits or arcs."""
+    """What a set of data files executed: per relative path, line bits (line-mode files) and arcs (branch-mode files).
+
+    coverage.py refuses to combine line and branch data; here neither is dropped. When any file
+    measured branches the result is branch data, and the lines of line-mode files become self-arcs
+    `(n, n)`, which coverage.py's reporting counts as executed lines and never as a taken branch
+    (coverage/results.py; its sysmon core records lines the same way). The result is then marked with
+    LINES_WITHOUT_BRANCHES so reports can say that some lines have no branch data.
+    """
 
     lines: dict[str, int] = field(default_factory=dict)
     arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    branch: bool = False
+    lines_without_branches: bool = False
 
     def add_file(self, path: str) -> None:
-        contents = datafile.read_contents(path)
-        for name, bits in contents.line_bits.items():
-            self.lines[name] = self.lines.get(name, 0) | bits
-        for name, arcs in contents.arcs.items():
-            self.arcs.setdefault(name, set()).update(arcs)
-        for name in contents.paths:  # measured but nothing executed: still a file of the data
-            if name not in self.lines and name not in self.arcs:
-                self.lines.setdefault(name, 0)
+        contents = datafile.read_contents(path, meta_keys=(LINES_WITHOUT_BRANCHES,))
+        if contents.has_arcs:
+            self.branch = True
+            for name in contents.paths:  # measured but nothing executed: still a file of the data
+                self.arcs.setdefault(name, set()).update(contents.arcs.get(name, ()))
+        else:
+            for name in contents.paths:
+                self.lines[name] = self.lines.get(name, 0) | contents.line_bits.get(name, 0)
+        if contents.meta.get(LINES_WITHOUT_BRANCHES) == "1":
+            self.lines_without_branches = True
 
     @property
     def has_arcs(self) -> bool:
-        return bool(self.arcs) and not any(self.lines.get(p) for p in self.lines if p not in self.arcs)
+        return self.branch
+
+    @property
+    def mixed(self) -> bool:
+        """Branch data that also holds lines measured without branches."""
+        return self.branch and (self.lines_without_branches or any(self.lines.values()))
 
     def executed_lines(self) -> dict[str, list[int]]:
         """Per path, the executed lines: linear in the data (bits are read byte by byte, never shifted per line)."""
@@ -45,11 +65,16 @@ class Measurements:
         return {name: sorted(lines) for name, lines in sorted(result.items())}
 
     def write(self, output_path: str) -> None:
-        """Write as a coverage.py data file: arcs when every file has them, lines otherwise."""
-        if self.has_arcs:
-            datafile.write_data_file(output_path, arcs=self.arcs, touched=self.lines)
-        else:
+        """Write as a coverage.py data file: branch data when any file measured branches, line data otherwise."""
+        if not self.branch:
             datafile.write_data_file(output_path, lines=self.executed_lines())
+            return
+        arcs = dict(self.arcs)
+        for name, bits in self.lines.items():
+            if bits:
+                arcs[name] = arcs.get(name, set()) | {(n, n) for n in datafile.nums_of(bits)}
+        meta = {LINES_WITHOUT_BRANCHES: "1"} if self.mixed else None
+        datafile.write_data_file(output_path, arcs=arcs, touched=self.lines, meta=meta)
 
 
 @dataclass

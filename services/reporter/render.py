@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from coverage_wrapper import datafile, keys
+from coverage_wrapper.merge import LINES_WITHOUT_BRANCHES
 from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, validate_data_file
 from services import storage
 
@@ -38,6 +39,10 @@ UNAVAILABLE_NOTE = (
 
 
 NOT_ANALYZED = "coverage.py could not analyze the source (it does not parse as Python)"
+LINES_WITHOUT_BRANCHES_NOTE = (
+    "Some raw files of this group measured lines only (branch coverage off): their lines count as executed, "
+    "and the branches on them are counted only from the files that measured branches."
+)
 MAX_LISTED_SKIPS = 50
 
 
@@ -238,6 +243,7 @@ def build_reports(
             raise InvalidDataFile(problem)
         mapped_path = os.path.join(scratch, ".coverage")
         has_arcs, without_source = _map_to_sources(clean_path, snapshot, mapped_path)
+        lines_without_branches = datafile.read_meta(clean_path, [LINES_WITHOUT_BRANCHES]).get(LINES_WITHOUT_BRANCHES) == "1"
         without_source.update(unsafe)
         if snapshot.available:
             title = f"Coverage of {group.function} {group.version} on {group.date}"
@@ -265,6 +271,8 @@ def build_reports(
         for path, lines in sorted(without_source.items())
     ]
     summary = _summary(group, report, has_arcs, raw_files, path_prefix, snapshot, unavailable)
+    if lines_without_branches:
+        summary["branch_note"] = LINES_WITHOUT_BRANCHES_NOTE
     os.makedirs(html_dir, exist_ok=True)
     if not snapshot.available:
         with open(os.path.join(html_dir, "index.html"), "w", encoding="utf-8") as handle:
