@@ -348,8 +348,27 @@ class Quoter:
         text = lines[number - 1].rstrip() if 0 < number <= len(lines) else "?"
         return f"{number}: `{text.strip()}`"
 
+    def where(self, staged: str, number: int) -> str:
+        """The innermost def around a line, found by indentation (the dev venv's parser may not know newer syntax)."""
+        lines = self.lines(staged)
+        if not 0 < number <= len(lines):
+            return ""
+        indent = len(lines[number - 1]) - len(lines[number - 1].lstrip())
+        for candidate in reversed(lines[: number - 1]):
+            match = _DEF.match(candidate)
+            if match and len(match.group(1)) < indent:
+                return f"in {match.group(2)}(): "
+        return "at module level: "
+
+    def line_in(self, staged: str, number: int) -> str:
+        return self.where(staged, number) + self.line(staged, number)
+
     def arc(self, staged: str, arc: tuple[int, int]) -> str:
-        return f"{arc[0]}->{arc[1]}  ({self.line(staged, arc[0])}  ->  {self.line(staged, arc[1])})"
+        where = self.where(staged, arc[0])
+        return f"{where}{arc[0]}->{arc[1]}  ({self.line(staged, arc[0])}  ->  {self.line(staged, arc[1])})"
+
+
+_DEF = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
 
 
 def _section(title: str, items: list[str]) -> list[str]:
@@ -364,7 +383,7 @@ def compare_equal(staged: str, truth: FileFacts, got: FileFacts, quoter: Quoter,
         ("executed by " + core + ", not by the truth", got.executed_lines - truth.executed_lines),
     )
     for title, lines in line_sets:
-        out += _section("lines " + title, [quoter.line(staged, n) for n in sorted(lines)])
+        out += _section("lines " + title, [quoter.line_in(staged, n) for n in sorted(lines)])
     arc_sets = (
         ("executed by the truth, not by " + core, truth.executed_branches - got.executed_branches),
         ("executed by " + core + ", not by the truth", got.executed_branches - truth.executed_branches),
@@ -377,7 +396,7 @@ def compare_equal(staged: str, truth: FileFacts, got: FileFacts, quoter: Quoter,
             want, have = getattr(truth, name), getattr(got, name)
             if want != have:
                 out.append(f"  {name}: truth {sorted(want)}, {core} {sorted(have)}")
-        changed = sorted(k for k in truth.summary if truth.summary[k] != got.summary.get(k))
+        changed = sorted(k for k in truth.summary if truth.summary[k] != got.summary.get(k) and not k.startswith("percent"))
         if changed:
             out.append("  summary: " + ", ".join(f"{k} truth {truth.summary[k]} {core} {got.summary.get(k)}" for k in changed))
     return out
@@ -390,7 +409,7 @@ def compare_after_import(
     out: list[str] = []
     out += _section(
         f"lines {core} reports executed that the truth reports missing",
-        [quoter.line(staged, n) for n in sorted(got.executed_lines & truth.missing_lines)],
+        [quoter.line_in(staged, n) for n in sorted(got.executed_lines & truth.missing_lines)],
     )
     out += _section(
         f"branches {core} reports executed that the truth reports missing",
@@ -401,11 +420,11 @@ def compare_after_import(
     have_arcs = {a for a in got.executed_branches if a[0] in body}
     out += _section(
         f"function-body lines executed after the import (ctrace started there), not by {core}",
-        [quoter.line(staged, n) for n in sorted(want_lines - have_lines)],
+        [quoter.line_in(staged, n) for n in sorted(want_lines - have_lines)],
     )
     out += _section(
         f"function-body lines {core} reports executed, not ctrace started after the import",
-        [quoter.line(staged, n) for n in sorted(have_lines - want_lines)],
+        [quoter.line_in(staged, n) for n in sorted(have_lines - want_lines)],
     )
     out += _section(
         f"function-body branches taken after the import (ctrace started there), not by {core}",
