@@ -46,11 +46,13 @@ def test_layer_measures_with_the_core_under_test(python: str, shared_base: Path)
     for kind in ("truth", "truth-after-import"):
         assert "CTracer" in outcomes[kind].get("tracer_during_calls", ""), outcomes[kind].get("output")
     if CORE == "markers":  # an ordinary source tree is instrumented, not handed to the C tracer
-        assert outcomes["layer"]["tracer_during_calls"] == "None", outcomes["layer"]["output"]
+        tracer = outcomes["layer"]["tracer_during_calls"]
+        assert tracer == "None", f"a trace function ran after the corpus was imported: {tracer}\n{outcomes['layer']['output']}"
 
 
 @pytest.mark.parametrize("python", harness.PYTHONS)
 def test_layer_totals_equal_ctrace_totals(python: str, shared_base: Path) -> None:
+    """The report's totals over every imported file, measuring from before the import."""
     outcomes = runs(python, shared_base)
     truth = outcomes["truth"].get("report", {}).get("totals")
     got = outcomes["layer"].get("report", {}).get("totals")
@@ -61,7 +63,8 @@ def test_layer_totals_equal_ctrace_totals(python: str, shared_base: Path) -> Non
         for name, entry in outcomes["truth"]["report"]["files"].items()
         if name not in outcomes["layer"]["report"]["files"]
     }
-    assert all(s["covered_lines"] == 0 for s in unimported.values()), unimported
+    lacking = sorted(name for name, summary in unimported.items() if summary["covered_lines"])
+    assert not lacking, f"files the truth measured that the {CORE} core's data lacks: {lacking}"
     for key in ("covered_lines", "covered_branches", "num_partial_branches"):
         assert got[key] == truth[key], f"totals {key}: truth {truth[key]}, {CORE} {got[key]}"
     for key in ("num_statements", "missing_lines", "num_branches", "missing_branches"):
