@@ -12,6 +12,7 @@ import fcntl
 import importlib.metadata
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -185,9 +186,7 @@ def venv_python(python: str) -> Path:
         install = [sys.executable, "-m", "pip", "--python", str(interpreter), "install", "--quiet",
                    "--disable-pip-version-check", f"coverage=={version}"]
         tag = f"cp{python.replace('.', '')}"
-        if any(WHEELS.glob(f"coverage-{version}-{tag}-{tag}-manylinux*x86_64*.whl")) or any(
-            WHEELS.glob(f"coverage-{version}-{tag}-{tag}-manylinux*aarch64*.whl")
-        ):
+        if any(WHEELS.glob(f"coverage-{version}-{tag}-{tag}-*{platform.machine()}*.whl")):  # the layer build's cache
             install += ["--no-index", "--find-links", str(WHEELS)]
         done = subprocess.run(install, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
