@@ -76,6 +76,16 @@ def with_exit_after_return(flag):
     return "outside"
 
 
+def generator_closed_early(log):
+    try:
+        yield 1
+        yield 2
+    finally:
+        if log:
+            log.append("closed")
+    log.append("finished")
+
+
 def exercise() -> None:
     assert finally_after_return(True, False) == "early"
     try:
@@ -88,3 +98,6 @@ def exercise() -> None:
     assert except_then_if(0, False) is False
     assert if_in_try_left_by_exception(0) == "zero"
     assert with_exit_after_return(True) == "inside"
+    generator = generator_closed_early(None)
+    next(generator)
+    generator.close()
