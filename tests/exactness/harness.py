@@ -30,7 +30,6 @@ LAYER_SRC = REPO / "layer_src"
 VENVS = REPO / "build" / "test-venvs"
 WHEELS = REPO / "build" / "wheels"
 PYTHONS = ("3.12", "3.13")
-ORDERS = ("start-first", "import-first")
 RUN_TIMEOUT = 300  # a hung run must end the test, not the suite; normal runs take a few seconds
 
 # Which part of the repository a staged file was copied from, for messages the reader can act on.
