@@ -7,7 +7,7 @@ import random
 import shutil
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from coverage_wrapper.shipper import relativize
 
 APP = Path(__file__).resolve().parent / "fixtures" / "pipeline_app"
 TREES = {"v1": APP / "v1", "v2": APP / "v2"}
-DATE = "2026-11-23"
+# Two days ago (UTC): intake accepts only dates a real flush can carry (at most a day ahead, within the raw retention).
+DATE = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%d")
 
 
 def _load(tree: Path, name: str) -> Any:
@@ -88,7 +89,8 @@ def raw_corpus(directory: Path, prefix: str, functions: dict[str, int], versions
             version = versions[index % len(versions)]
             seed += 1
             path = measured_run(directory / f"{function}-{index:04d}.coverage", version, seed)
-            flushed = datetime(2026, 11, 23, 10 + index // 3600, (index // 60) % 60, index % 60, tzinfo=timezone.utc)
+            day = datetime.strptime(DATE, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            flushed = day.replace(hour=10 + index // 3600, minute=(index // 60) % 60, second=index % 60)
             key = keys.raw_key(prefix, function, flushed, version, f"{seed:08x}", index)
             files.append(RawFile(path, function, version, key))
     return files

@@ -18,6 +18,8 @@ from services.uploader import intake_object
 PREFIX = "coverage/"
 GOOD_KEY = f"{PREFIX}raw/orders/{DATE}/v1/101500Z-0a1b2c3d-000001.coverage"
 METADATA = {"function": "orders", "code-version": "v1", "invocations": "3"}
+# Noon of the day after the keys' date: a window boundary (a multiple of 60 s) the tests count from.
+NOON = int(datetime.strptime(DATE, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()) + 36 * 3600
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,7 @@ def test_upload_with_a_key_outside_the_scheme_is_quarantined(key, good_file, s3,
 def test_valid_upload_stays_and_names_its_combine_window(good_file, s3, bucket):
     s3.put_object(Bucket=bucket, Key=GOOD_KEY, Body=good_file.read_bytes(), Metadata=METADATA)
 
-    result = intake_object(s3, _settings(bucket), bucket, GOOD_KEY, now=1_795_000_000).as_dict()
+    result = intake_object(s3, _settings(bucket), bucket, GOOD_KEY, now=NOON - 20).as_dict()
 
     assert result["status"] == "valid"
     assert s3.head_object(Bucket=bucket, Key=GOOD_KEY)["ContentLength"] == good_file.stat().st_size
@@ -125,21 +127,21 @@ def test_valid_upload_stays_and_names_its_combine_window(good_file, s3, bucket):
         "function": "orders",
         "date": DATE,
         "version": "v1",
-        "window_end": datetime.fromtimestamp(1_795_000_020, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window_end": datetime.fromtimestamp(NOON, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
 def test_a_burst_in_one_window_names_one_execution_and_versions_name_their_own(good_file, s3, bucket):
     body = good_file.read_bytes()
     same_window = []
-    for seq, second in enumerate((1_795_000_021, 1_795_000_030, 1_795_000_039)):
+    for seq, second in enumerate((NOON + 1, NOON + 10, NOON + 19)):
         key = f"{PREFIX}raw/orders/{DATE}/v1/101500Z-0a1b2c3d-{seq:06d}.coverage"
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         same_window.append(intake_object(s3, _settings(bucket), bucket, key, now=second).as_dict())
     other_version_key = f"{PREFIX}raw/orders/{DATE}/v2/101500Z-0a1b2c3d-000009.coverage"
     s3.put_object(Bucket=bucket, Key=other_version_key, Body=body)
-    other_version = intake_object(s3, _settings(bucket), bucket, other_version_key, now=1_795_000_030).as_dict()
-    next_window = intake_object(s3, _settings(bucket), bucket, same_window[0]["key"], now=1_795_000_081).as_dict()
+    other_version = intake_object(s3, _settings(bucket), bucket, other_version_key, now=NOON + 10).as_dict()
+    next_window = intake_object(s3, _settings(bucket), bucket, same_window[0]["key"], now=NOON + 61).as_dict()
 
     assert len({(r["execution_name"], json.dumps(r["combine_input"])) for r in same_window}) == 1
     assert other_version["execution_name"] != same_window[0]["execution_name"]

@@ -38,7 +38,8 @@ def test_a_file_and_folder_manifest_of_one_version_fails_neither_its_rebuild_nor
     for version in ("v1", "v2"):
         for seq in range(2):
             path = measured_run(tmp_path / f"{version}-{seq}.coverage", version, seed=300 + seq)
-            key = keys.raw_key(aws.prefix, "catalog", datetime(2026, 11, 23, 9, 0, seq, tzinfo=timezone.utc), version, "0badf00d", seq)
+            flushed = datetime.strptime(f"{DATE} 09:00:{seq:02d}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+            key = keys.raw_key(aws.prefix, "catalog", flushed, version, "0badf00d", seq)
             s3.upload_file(str(path), aws.bucket, key)
     aws.wait_until_idle(timeout=90)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from coverage_wrapper import keys
@@ -12,7 +12,7 @@ from infrastructure import pipeline
 from infrastructure.local import LocalAws
 from pipeline_corpus import DATE, measured_run
 
-OTHER_DATE = "2026-11-22"
+OTHER_DATE = (datetime.strptime(DATE, "%Y-%m-%d") - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from coverage_wrapper.keys import normalize_prefix
+from coverage_wrapper.keys import RAW_RETENTION_DAYS, normalize_prefix
 
 
 def _removal(ephemeral: bool) -> RemovalPolicy:
@@ -36,7 +36,7 @@ def coverage_bucket(
     *,
     prefix: str,
     access_logs: s3.IBucket,
-    raw_retention_days: int = 30,
+    raw_retention_days: int = RAW_RETENTION_DAYS,
     quarantine_retention_days: int = 90,
     ephemeral: bool = False,
 ) -> s3.Bucket:

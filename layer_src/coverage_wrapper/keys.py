@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 DEFAULT_PREFIX = "coverage/"
+# Days a raw file stays under raw/ before the bucket's lifecycle deletes it (infrastructure/cdk/storage.py).
+RAW_RETENTION_DAYS = 30
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RAW_NAME = re.compile(r"^(?P<time>\d{6})Z-(?P<env>[0-9a-f]{8})-(?P<seq>\d{6})\.coverage$")
@@ -83,6 +85,20 @@ def parse_raw_key(key: str, prefix: str = DEFAULT_PREFIX) -> RawKey | None:
     except ValueError:
         return None
     return RawKey(prefix, function, date, version, match["time"], match["env"], int(match["seq"]))
+
+
+def raw_date_problem(raw: RawKey, today: date, retention_days: int = RAW_RETENTION_DAYS) -> str | None:
+    """Why a raw key's date cannot be a real flush seen `today` (UTC); None when it can.
+
+    A flush is dated by the function's clock: a day ahead covers any clock skew and time zone edge.
+    Outboxes re-send after outages, so any older date is real while raw data is still kept.
+    """
+    flushed = datetime.strptime(raw.date, "%Y-%m-%d").date()
+    if flushed > today + timedelta(days=1):
+        return f"the key is dated {raw.date}, more than a day after today ({today.isoformat()})"
+    if flushed < today - timedelta(days=retention_days):
+        return f"the key is dated {raw.date}, older than the {retention_days} days raw files are kept"
+    return None
 
 
 def raw_group_prefix(prefix: str, function: str, date: str, version: str | None = None) -> str:

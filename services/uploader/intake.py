@@ -103,6 +103,10 @@ def intake_object(s3: Any, settings: PipelineSettings, bucket: str, key: str, no
     raw = keys.parse_raw_key(key, settings.prefix)
     if raw is None:
         return _quarantine(s3, settings, key, Rejection("off_scheme_key", "the key does not follow the raw key scheme"))
+    now = time.time() if now is None else now
+    date_problem = keys.raw_date_problem(raw, datetime.fromtimestamp(now, timezone.utc).date())
+    if date_problem:
+        return _quarantine(s3, settings, key, Rejection("implausible_date", date_problem))
     head = storage.head_object(s3, settings.bucket, key)
     if head is None:
         return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
@@ -117,7 +121,7 @@ def intake_object(s3: Any, settings: PipelineSettings, bucket: str, key: str, no
         rejection = validate_data_file(local, max_bytes=settings.max_file_bytes)
     if rejection is not None:
         return _quarantine(s3, settings, key, rejection, metadata)
-    return IntakeResult("valid", key, window=window_for(raw, time.time() if now is None else now, settings.window_seconds))
+    return IntakeResult("valid", key, window=window_for(raw, now, settings.window_seconds))
 
 
 def _quarantine(s3: Any, settings: PipelineSettings, key: str, rejection: Rejection, metadata: Any = None) -> IntakeResult:
