@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import fcntl
 import json
+import marshal
 import os
 import shutil
 import stat
@@ -117,6 +118,13 @@ def test_shared_package_scripts_and_bytecode_for_every_local_runtime(built):
         assert manifest["runtimes"][f"python{runtime}"]["bytecode"] is True
     # unchecked-hash pycs: no mtime inside, nothing to re-validate against a read-only /opt
     assert {header[4:8] for header in pyc_headers.values()} == {b"\x01\x00\x00\x00"}
+    # the package's bytecode leaves its docstrings out (its sources beside it keep them)
+    with zipfile.ZipFile(zip_of(built, "x86_64")) as archive:
+        tag = sys.implementation.cache_tag
+        session_code = marshal.loads(archive.read(f"python/coverage_wrapper/__pycache__/session.{tag}.pyc")[16:])
+        session_source = archive.read("python/coverage_wrapper/session.py").decode()
+    docstring = ast.get_docstring(ast.parse(session_source), clean=False)
+    assert docstring and docstring not in session_code.co_consts and session_code.co_filename == "/opt/python/coverage_wrapper/session.py"
 
 
 def test_entries_are_sorted_with_fixed_timestamps_and_permissions(built):
@@ -132,7 +140,12 @@ def test_every_zip_is_within_the_size_budget(built):
         assert z.size == z.path.stat().st_size <= layer.MAX_ZIP_BYTES
 
 
-def test_rebuilding_gives_byte_identical_zips(built, tmp_path):
+def test_rebuilding_gives_byte_identical_zips_even_where_a_python314_is_installed(built, tmp_path, monkeypatch):
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "python3.14").symlink_to(sys.executable)  # a `python3.14` on PATH: 3.14 still ships slim sources
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    assert find_interpreter("3.14") == shims / "python3.14"
     again = build(tmp_path / "dist", layer.DEFAULT_WHEEL_CACHE, write_latest=False)
     for first, second in zip(sorted(built.zips, key=lambda z: z.architecture), sorted(again.zips, key=lambda z: z.architecture)):
         assert first.path.read_bytes() == second.path.read_bytes(), first.architecture

@@ -12,7 +12,15 @@ from typing import Sequence
 from . import __doc__ as package_doc
 from .build import build, built_zips
 from .deploy import deploy
-from .layout import DEFAULT_DIST, DEFAULT_WHEEL_CACHE, LAYER_NAME, LayerBuildError, current_zips, layer_version
+from .layout import (
+    DEFAULT_DIST,
+    DEFAULT_WHEEL_CACHE,
+    LAYER_NAME,
+    SLIM_SOURCE_RUNTIMES,
+    LayerBuildError,
+    current_zips,
+    layer_version,
+)
 from .validate import ValidationReport, validate
 
 
@@ -39,10 +47,8 @@ def _build(args: argparse.Namespace) -> int:
     for built in result.zips:
         print(f"{built.path}  {built.size} bytes  sha256 {built.sha256}")
     for runtime in result.without_bytecode:
-        print(
-            f"note: no local python{runtime}: its coverage.py ships as slim sources, compiled by Lambda at each "
-            f"cold start (with python{runtime} installed, e.g. by pyenv, the build ships its bytecode)"
-        )
+        why = "by design" if runtime in SLIM_SOURCE_RUNTIMES else f"no local python{runtime} (install it with pyenv)"
+        print(f"note: python{runtime}: coverage.py ships as slim sources, compiled by Lambda at each cold start: {why}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Building the layer: one reproducible zip per architecture from layer_src, coverage.py's wheels and bytecode.
 
 A zip holds the shared pure-Python `coverage_wrapper`, coverage.py from its manylinux wheel for each runtime
-and that architecture, bytecode compiled by each runtime's own interpreter (a runtime with no local
-interpreter gets coverage.py as slim sources instead), the exec wrapper, the extension and
+and that architecture, bytecode compiled by each runtime's own interpreter (3.14, and a runtime with no
+local interpreter, get coverage.py as slim sources instead), the exec wrapper, the extension and
 `layer-manifest.json`. Same inputs give the same bytes.
 """
 
@@ -34,6 +34,7 @@ from .layout import (
     LAYER_SRC,
     MANIFEST_NAME,
     RUNTIMES,
+    SLIM_SOURCE_RUNTIMES,
     TRIMMED_FROM_COVERAGE,
     Architecture,
     c_tracer,
@@ -78,7 +79,8 @@ def build(
     """Build one zip per architecture into `dist`; the same inputs give byte-identical zips.
 
     `interpreters` maps each runtime to the interpreter that compiles its bytecode, or None for none
-    (its coverage.py then ships as slim sources); by default, the local ones `find_interpreter` finds.
+    (its coverage.py then ships as slim sources); by default, the local ones `find_interpreter` finds,
+    and none for `SLIM_SOURCE_RUNTIMES`.
     """
     version = layer_version()
     wheel_cache.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def build(
     pairs = [(runtime, arch) for arch in arches for runtime in RUNTIMES]
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         wheels = dict(zip(pairs, pool.map(lambda pair: ensure_wheel(wheel_cache, *pair), pairs)))
-    given = dict(interpreters or {})
+    given = {runtime: None for runtime in SLIM_SOURCE_RUNTIMES} | dict(interpreters or {})
     chosen = {runtime: given[runtime] if runtime in given else find_interpreter(runtime) for runtime in RUNTIMES}
     result = BuildResult(version, without_bytecode=[r for r in RUNTIMES if chosen[r] is None])
     sources = package_sources()
@@ -209,10 +211,10 @@ def _manifest(
         "trimmed_from_coverage": TRIMMED_FROM_COVERAGE,
         "c_tracers": f"the wheels' shared objects without debug sections (llvm-strip --strip-debug, {strip_tool()[1]})",
         "bytecode": (
-            "unchecked-hash pycs compiled by each runtime's own interpreter: coverage_wrapper keeps its sources "
-            "with __pycache__/*.cpython-3X.pyc beside them; coverage.py ships as sourceless pycs (module.pyc, "
-            "docstrings removed) in each runtime's site-packages, or as slim sources (docstrings and comments "
-            "removed, line numbers kept) for a runtime built without its interpreter; all within the size budget"
+            "unchecked-hash pycs without docstrings, compiled by each runtime's own interpreter: coverage_wrapper "
+            "keeps its sources with __pycache__/*.cpython-3X.pyc beside them; coverage.py ships as sourceless "
+            "pycs (module.pyc) in each runtime's site-packages, or as slim sources (docstrings and comments "
+            "removed, line numbers kept) for python3.14 and a runtime built without its interpreter"
         ),
         "exec_wrapper": f"/opt/{EXEC_WRAPPER}",
         "extension": f"/opt/{EXTENSION}",

@@ -26,9 +26,9 @@ class CompileJob:
 
 
 def package_jobs(tree: Path, runtime: str, sources: Sequence[str]) -> list[CompileJob]:
-    """coverage_wrapper: sources stay, pycs go to `__pycache__/*.cpython-3X.pyc` beside them."""
+    """coverage_wrapper: sources stay, pycs without docstrings go to `__pycache__/*.cpython-3X.pyc` beside them."""
     return [
-        CompileJob(tree / source, tree / package_pyc(source, runtime), f"/opt/{source}", False) for source in sources
+        CompileJob(tree / source, tree / package_pyc(source, runtime), f"/opt/{source}", True) for source in sources
     ]
 
 

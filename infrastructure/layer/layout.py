@@ -23,6 +23,10 @@ COVERAGE_PINS = {
     "3.13": "7.17.4",
     "3.14": "7.17.4",
 }
+# Runtimes whose coverage.py ships as slim sources whatever the build machine has, so that the zip does not
+# depend on it: no 3.14 can be installed on the build machines, and its bytecode (coverage.py's and the
+# layer's own, about +270 KB) would not fit the size budget beside the other runtimes'.
+SLIM_SOURCE_RUNTIMES = ("3.14",)
 MAX_ZIP_BYTES = 2 * 1024 * 1024
 MANIFEST_NAME = "layer-manifest.json"
 EXEC_WRAPPER = "coverage-instrument"

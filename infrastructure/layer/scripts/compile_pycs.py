@@ -2,7 +2,7 @@
 
 Reads `[runtime, [[source, target, display, strip_docstrings], ...]]` as JSON on stdin. The pycs hold no
 mtime and record `display` (the path under /opt) as their file name, so the bytes do not depend on where or
-when the build ran. coverage.py's modules lose their docstrings (nothing reads them; asserts and everything
+when the build ran. The modules lose their docstrings (nothing in the layer reads them; asserts and everything
 else stay) to fit the size budget.
 """
 import ast, importlib.util, json, marshal, os, sys
