@@ -1,7 +1,7 @@
-"""coverage.py as slim sources, for a runtime the build has no interpreter for: no docstrings or comments, lines kept.
+"""coverage.py as slim sources for a runtime shipped without bytecode (3.14): no docstrings or comments, lines kept.
 
-Such a runtime gets no bytecode (only its own interpreter can compile it), so its coverage.py ships as
-`.py` files. They lose what the sourceless pycs of the other runtimes lose, docstrings, plus comments;
+Only a runtime's own interpreter can compile its bytecode, and 3.14's would not fit the size budget anyway,
+so its coverage.py ships as `.py` files. They lose what the sourceless pycs of the other runtimes lose, docstrings, plus comments;
 every other token stays where it was, so line numbers in tracebacks are coverage.py's own. Each file is
 checked afterwards: its syntax tree must equal the original's but for docstrings and `pass`.
 """
