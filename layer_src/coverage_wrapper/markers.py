@@ -7,23 +7,30 @@ edge. `sys.monitoring` LINE events record each real line and each marker once an
 a warm invocation runs no callback at all; before 3.14 BRANCH events cannot be silenced one direction
 at a time (CPython issue 122548).
 
-At save, coverage.py's own parser turns the markers into its arcs: an edge goes where the statement
-after its marker goes in the marked tree, so loop tops, function exits (`-firstline`), `finally`
-clauses and `with` exits are numbered by coverage.py itself. Lines are saved as self-arcs `(l, l)`,
-which coverage.py's reporting reads as executed lines. The data file is ordinary coverage.py data.
+At save, each marker that ran becomes the arc coverage.py's C tracer would have recorded: the
+marker's LINE event carries the offset of the instruction it fired at, and following the bytecode
+from there to the first instruction of another line (through jumps, into exception handlers, out
+through returns as `-firstline`) gives the edge's destination in the very copy of the code that
+ran (a `finally` body is compiled more than once). A `case` that failed is known from the next
+`case` having been tried. Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting
+reads as executed lines. The data file is ordinary coverage.py data.
+
+Code compiled before measuring began (decorator mode, a frame already running when a
+`CoverageContext` block starts, a generator suspended at import) runs unmarked: its lines come from
+LINE and PY_RESUME events, its branches from BRANCH events, each branch instruction silenced once it
+has gone both ways.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
+import dis
 import importlib.machinery
-import os
 import sys
 import threading
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from . import log
 from .imported import measured_modules, ran_at_import
@@ -32,11 +39,6 @@ from .sources import is_measured
 MARKER_BASE = 1 << 30
 _BRANCHING = (ast.If, ast.While, ast.For, ast.AsyncFor)
 TOOL_NAME = "lambda-coverage"
-
-
-def supported(python: tuple[int, int] = sys.version_info[:2]) -> bool:
-    """Python 3.12 and 3.13: sys.monitoring exists, and native branch events still cost too much."""
-    return (3, 12) <= python < (3, 14)
 
 
 # -- marking -------------------------------------------------------------------------------
@@ -67,9 +69,6 @@ class Marks:
             node.lineno = node.end_lineno = line
             node.col_offset, node.end_col_offset = 0, 4
         return marker
-
-    def marker_lines(self) -> set[int]:
-        return set(range(MARKER_BASE, MARKER_BASE + len(self.branch_lines)))
 
 
 def _irrefutable(case: ast.match_case) -> bool:
@@ -130,83 +129,102 @@ def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
 
 # -- resolving markers into coverage.py arcs -----------------------------------------------
 
+_EXITS = frozenset({"RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE"})
+_RAISES = frozenset({"RAISE_VARARGS", "RERAISE"})
+_ALWAYS_JUMPS = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP", "JUMP_NO_INTERRUPT"})
+_JUMPS = frozenset(dis.opname[op] for op in (*dis.hasjrel, *dis.hasjabs))
 
-class Resolver:
-    """For one source file: which coverage.py arcs each marker, and each tried `case`, stands for."""
 
-    def __init__(self, filename: str) -> None:
-        from coverage.parser import PythonParser
-        from coverage.python import get_python_source
+class Bytecode:
+    """One code object's instructions, lines and exception handlers, to follow what runs after a marker."""
 
-        source = get_python_source(filename)
-        tree = ast.parse(source, filename)
-        self.marks = mark(tree)
-        original = PythonParser(text=source, filename=filename)
-        original.parse_source()
-        marked = copy.copy(original)
-        possible = original.arcs()
-        marked._ast_root = tree  # coverage.py's arc analysis of the marked tree, with the markers as statements
-        marked._all_arcs = None
-        marked.raw_statements = original.raw_statements | self.marks.marker_lines()
-        following: dict[int, set[int]] = {}
-        for start, end in marked.arcs():
-            following.setdefault(start, set()).add(end)
-        self.first_line = original.first_line
-        self._possible = possible
-        self._following = following
+    def __init__(self, code: types.CodeType) -> None:
+        listing = dis.Bytecode(code)
+        self.instructions = {ins.offset: ins for ins in listing}
+        offsets = sorted(self.instructions)
+        self.following = dict(zip(offsets, offsets[1:]))
+        self.handlers = listing.exception_entries
+        self.line_of: dict[int, int | None] = {}
+        for start, end, line in code.co_lines():
+            for offset in range(start, end, 2):
+                self.line_of[offset] = line
+        self.exit = -code.co_firstlineno
 
-    def _after(self, line: int) -> set[int]:
-        return {end for end in self._following.get(line, ()) if end < MARKER_BASE}
+    def _handler(self, offset: int) -> int | None:
+        for entry in self.handlers:  # the innermost entry comes first
+            if entry.start <= offset < entry.end:
+                return entry.target
+        return None
 
-    def arcs_for(self, marker_line: int) -> set[tuple[int, int]]:
-        branch = self.first_line(self.marks.branch_lines[marker_line - MARKER_BASE])
-        ends: set[int] = set()
-        for end in self._after(marker_line):
-            # A body on the branch line itself (`if x: return`): the edge goes where that body goes.
-            ends |= self._after(branch) if end == branch else {end}
-        return {(branch, end) for end in ends if (branch, end) in self._possible}
+    def next_lines(self, offset: int, branch_line: int) -> set[int]:
+        """The lines a line tracer sees next after `branch_line`, running on from `offset`; a function exit
+        is `-firstline`, as coverage.py records it."""
+        found: set[int] = set()
+        todo, seen = [offset], set()
+        while todo:
+            position = todo.pop()
+            if position in seen or position not in self.instructions:
+                continue
+            seen.add(position)
+            line = self.line_of.get(position)
+            if line is not None and line != branch_line and line < MARKER_BASE:
+                found.add(line)
+                continue
+            name = self.instructions[position].opname
+            if name in _EXITS or name in _RAISES:
+                handler = self._handler(position) if name in _RAISES else None
+                if handler is None:
+                    found.add(self.exit)
+                else:
+                    todo.append(handler)
+                continue
+            if name in _JUMPS:
+                todo.append(self.instructions[position].argval)
+                if name in _ALWAYS_JUMPS:
+                    continue
+            following = self.following.get(position)
+            if following is not None:
+                todo.append(following)
+        return found
 
-    def case_arcs(self, executed: set[int]) -> set[tuple[int, int]]:
-        """A `case` that failed leads to the next one; it failed when the next was tried at all."""
-        arcs = set()
-        for chain, no_match in self.marks.matches:
-            tried_later = no_match in executed if no_match is not None else False
-            for earlier, later in reversed(list(zip(chain, chain[1:]))):
-                tried_later = tried_later or later.body_marker in executed or any(l in executed for l in later.lines)
-                arc = (self.first_line(earlier.first_line), self.first_line(later.first_line))
-                if tried_later and arc in self._possible:
-                    arcs.add(arc)
-        return arcs
 
-    def arcs(self, executed: set[int]) -> set[tuple[int, int]]:
-        """coverage.py arcs for the raw lines and markers one file recorded: lines as self-arcs."""
-        found = {(line, line) for line in executed if line < MARKER_BASE}
-        for line in executed:
-            if line >= MARKER_BASE:
-                found |= self.arcs_for(line)
-        return found | self.case_arcs(executed)
+def case_arcs(marks: Marks, executed: set[int]) -> set[tuple[int, int]]:
+    """A `case` that failed leads to the next one; it failed when the next was tried at all."""
+    arcs = set()
+    for chain, no_match in marks.matches:
+        tried_later = no_match in executed if no_match is not None else False
+        for earlier, later in reversed(list(zip(chain, chain[1:]))):
+            tried_later = tried_later or later.body_marker in executed or any(line in executed for line in later.lines)
+            if tried_later:
+                arcs.add((earlier.first_line, later.first_line))
+    return arcs
 
 
 # -- the core ------------------------------------------------------------------------------
 
+_active: "MarkersCore | None" = None
+_source_get_code = importlib.machinery.SourceFileLoader.get_code
 
-class _MarkingLoader(importlib.machinery.SourceFileLoader):
-    """A source loader whose modules run from the marked tree, with LINE events on their code."""
 
-    core: "MarkersCore"
+def _marking_get_code(loader: Any, fullname: str) -> types.CodeType:
+    """SourceFileLoader.get_code while the markers core measures: measured modules run marked.
 
-    def get_code(self, fullname: str) -> types.CodeType:  # type: ignore[override]
-        path = self.get_filename(fullname)
-        try:
-            code, _ = compile_marked(self.get_data(path), path)
-        except SyntaxError:
-            return super().get_code(fullname)  # the user's error, exactly as without the layer
-        self.core.watch(code, path)
-        return code
+    Installed on the class, so modules loaded by path (`spec_from_file_location`), reloaded, or found by
+    any finder are marked alike. Anything unexpected, the user's syntax errors included, goes through the
+    original, which answers exactly as without the layer.
+    """
+    core = _active
+    try:
+        path = loader.get_filename(fullname)
+        if core is None or not core.measuring_imports or not path.endswith(".py") or not core.wants(path):
+            return _source_get_code(loader, fullname)
+        return core.compile_module(loader.get_data(path), path)
+    except Exception:
+        return _source_get_code(loader, fullname)
 
 
 class _Finder:
-    """First on sys.meta_path: hands measured source modules to the marking loader."""
+    """First on sys.meta_path: notices measured source modules that no source file loader will load."""
 
     def __init__(self, core: "MarkersCore") -> None:
         self.core = core
@@ -221,14 +239,9 @@ class _Finder:
             if spec is None:
                 continue
             origin = spec.origin or ""
-            if not origin.endswith(".py") or not self.core.wants(origin):
-                return spec  # not Python source of the function's own (extension modules, built-ins, dependencies)
-            if type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            # Extension modules, built-ins and dependencies are not the function's own Python source.
+            if origin.endswith(".py") and self.core.wants(origin) and not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
                 self.core.cannot_mark(origin, f"loaded by {type(spec.loader).__name__}")
-                return spec
-            loader = _MarkingLoader(fullname, origin)
-            loader.core = self.core
-            spec.loader = loader
             return spec
         return None
 
@@ -243,10 +256,18 @@ class MarkersCore:
         self.measuring_imports = False
         self._measuring = False
         self._files: set[str] = set()
+        self._marks: dict[str, Marks] = {}
+        self._bytecode: dict[types.CodeType, Bytecode] = {}
         self._context = ""
-        self._executed: dict[str, set[int]] = {}  # of the current context
-        self._by_context: dict[str, dict[str, set[int]]] = {"": self._executed}
-        self._resolvers: dict[str, Resolver | None] = {}
+        # Per dynamic context: the lines (markers included) each file ran, and where each marker ran.
+        self._executed: dict[str, set[int]] = {}
+        self._sites: set[tuple[str, types.CodeType, int, int]] = set()
+        # Per dynamic context, for code running unmarked: each branch instruction and where it went.
+        self._branch_sites: set[tuple[str, types.CodeType, int, int]] = set()
+        self._ways: dict[tuple[str, types.CodeType, int], set[int]] = {}
+        self._by_context: dict[str, tuple[dict[str, set[int]], set, set]] = {
+            "": (self._executed, self._sites, self._branch_sites)
+        }
         self._ran_at_import: dict[str, set[int]] = {}
         self._unmarked: set[str] = set()
         self._fallback: Any = None
@@ -265,22 +286,49 @@ class MarkersCore:
         if executed is None:
             executed = self._executed.setdefault(code.co_filename, set())
         executed.add(line)
+        if line >= MARKER_BASE:  # where it ran: the copy of the code it belongs to
+            # Equal code objects of two files compare equal: the file name keeps their sites apart.
+            self._sites.add((code.co_filename, code, sys._getframe(1).f_lasti, line))
         return sys.monitoring.DISABLE
 
     def wants(self, filename: str) -> bool:
         return is_measured(filename, self.include, self.omit)
 
-    def watch(self, code: types.CodeType, filename: str) -> None:
-        """Turn on LINE events for a module's code objects."""
+    def compile_module(self, source: bytes, filename: str) -> types.CodeType:
+        """A measured module's code, marked, with line events on."""
+        code, self._marks[filename] = compile_marked(source, filename)
+        self.watch(code, filename)
+        return code
+
+    def _on_branch(self, code: types.CodeType, offset: int, destination: int) -> Any:
+        """Unmarked code only: a branch instruction is silenced once it went both ways."""
+        if not self._measuring:
+            return None
+        self._branch_sites.add((code.co_filename, code, offset, destination))
+        ways = self._ways.setdefault((code.co_filename, code, offset), set())
+        ways.add(destination)
+        return sys.monitoring.DISABLE if len(ways) > 1 else None
+
+    def _on_resume(self, code: types.CodeType, offset: int) -> Any:
+        """Unmarked code only: a generator suspended before measuring began resumes on a line that ran."""
+        if not self._measuring:
+            return None
+        self._executed.setdefault(code.co_filename, set()).add(sys._getframe(1).f_lineno)
+        return sys.monitoring.DISABLE
+
+    def watch(self, code: types.CodeType, filename: str, marked: bool = True) -> None:
+        """Turn on the events of a module's code objects: LINE for marked code; for code that runs unmarked
+        (compiled before measuring began), BRANCH and PY_RESUME too."""
         self._files.add(filename)
-        events = sys.monitoring.events.LINE
+        events = sys.monitoring.events
+        wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
         for nested in code_objects(code):
-            sys.monitoring.set_local_events(self._tool, nested, events)  # type: ignore[arg-type]
+            sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]
 
     def measure_running(self, code: types.CodeType) -> None:
-        """Line events for code a frame already runs (a `with CoverageContext()` block): its lines, not its branches."""
+        """A frame already running unmarked code: a `with CoverageContext()` block's own lines and branches."""
         if self.wants(code.co_filename):
-            self.watch(code, code.co_filename)
+            self.watch(code, code.co_filename, marked=False)
 
     def cannot_mark(self, filename: str, reason: str) -> None:
         """A module that cannot be marked is measured by coverage.py's C tracer instead (logged once)."""
@@ -306,6 +354,7 @@ class MarkersCore:
                 fallback.start()
 
     def start(self) -> None:
+        global _active
         monitoring = sys.monitoring
         if self._tool is None:
             tool = monitoring.COVERAGE_ID
@@ -313,7 +362,11 @@ class MarkersCore:
                 raise RuntimeError(f"sys.monitoring tool {tool} is taken by {monitoring.get_tool(tool)}")
             monitoring.use_tool_id(tool, TOOL_NAME)
             monitoring.register_callback(tool, monitoring.events.LINE, self._on_line)
+            monitoring.register_callback(tool, monitoring.events.BRANCH, self._on_branch)
+            monitoring.register_callback(tool, monitoring.events.PY_RESUME, self._on_resume)
             self._tool = tool
+            _active = self
+            importlib.machinery.SourceFileLoader.get_code = _marking_get_code  # type: ignore[method-assign]
             sys.meta_path.insert(0, self._finder)
             self.measuring_imports = True
             self._adopt_imported_modules()
@@ -331,8 +384,9 @@ class MarkersCore:
         if context == self._context:
             return
         self._context = context
-        self._executed = self._by_context.setdefault(context, {})
+        self._executed, self._sites, self._branch_sites = self._by_context.setdefault(context, ({}, set(), set()))
         if context:
+            self._ways = {}
             sys.monitoring.restart_events()
 
     def stop(self) -> None:
@@ -343,88 +397,92 @@ class MarkersCore:
     # modules imported before start (decorator mode, CoverageContext)
 
     def _adopt_imported_modules(self) -> None:
-        for module, filename in measured_modules(self.wants):
+        """Modules imported before measuring began: their functions are given the marked code.
+
+        Every function object is found through the garbage collector (functions kept only by a cache, a
+        dispatch table or a stack of wrappers included) and gets the marked code object of the same name
+        and first line, unless that is ambiguous (two lambdas on one line). Code that keeps running
+        unmarked (a frame already running it, an ambiguous function, a generator suspended at import)
+        has its lines measured through line events on the old code.
+        """
+        import gc
+
+        replacements: dict[str, dict[tuple[str, int], types.CodeType | None]] = {}
+        for _, filename in measured_modules(self.wants):
             try:
-                self._adopt(module, filename)
-            except Exception as exc:  # lines of old code still count; never stop measuring over one module
+                with open(filename, "rb") as handle:
+                    source = handle.read()
+                self._ran_at_import[filename] = ran_at_import(ast.parse(source, filename))
+                marked = self.compile_module(source, filename)
+            except Exception as exc:  # never stop measuring over one module
                 self.cannot_mark(filename, f"{type(exc).__name__}: {exc}")
-
-    def _adopt(self, module: types.ModuleType, filename: str) -> None:
-        """Swap the marked code into the module's functions; the old code keeps LINE events for frames
-        already running it (a `with CoverageContext()` block) and references not found here."""
-        with open(filename, "rb") as handle:
-            source = handle.read()
-        tree = ast.parse(source, filename)
-        self._ran_at_import[filename] = ran_at_import(tree)
-        marked, _ = compile_marked(source, filename)
-        replacements = {(c.co_qualname, c.co_firstlineno): c for c in code_objects(marked)}
-        self.watch(marked, filename)
-        seen: set[int] = set()
-        old_code: list[types.CodeType] = []
-
-        def visit(value: Any, depth: int) -> None:
-            if id(value) in seen or depth > 4:
-                return
-            seen.add(id(value))
-            if isinstance(value, types.FunctionType):
-                code = value.__code__
-                if code.co_filename == filename:
-                    old_code.append(code)
-                    new = replacements.get((code.co_qualname, code.co_firstlineno))
-                    if new is not None and new.co_freevars == code.co_freevars:
-                        value.__code__ = new
-                for cell in value.__closure__ or ():
-                    try:
-                        visit(cell.cell_contents, depth + 1)
-                    except ValueError:  # an empty cell
-                        pass
-                visit(getattr(value, "__wrapped__", None), depth + 1)
-            elif isinstance(value, (staticmethod, classmethod)):
-                visit(value.__func__, depth + 1)
-            elif isinstance(value, property):
-                for accessor in (value.fget, value.fset, value.fdel):
-                    visit(accessor, depth + 1)
-            elif isinstance(value, type) and getattr(value, "__module__", None) == module.__name__:
-                for member in list(vars(value).values()):
-                    visit(member, depth + 1)
-
-        for value in list(vars(module).values()):
-            visit(value, 0)
-        for code in old_code:
-            for nested in code_objects(code):
-                sys.monitoring.set_local_events(self._tool, nested, sys.monitoring.events.LINE)  # type: ignore[arg-type]
+                continue
+            by_name: dict[tuple[str, int], types.CodeType | None] = {}
+            for code in code_objects(marked):
+                key = (code.co_qualname, code.co_firstlineno)
+                by_name[key] = None if key in by_name else code
+            replacements[filename] = by_name
+        if not replacements:
+            return
+        unmarked: set[types.CodeType] = set()
+        for value in gc.get_objects():
+            if type(value) is not types.FunctionType:
+                continue
+            code = value.__code__
+            found = replacements.get(code.co_filename)
+            if found is None:
+                continue
+            new = found.get((code.co_qualname, code.co_firstlineno))
+            if new is not None and new.co_freevars == code.co_freevars:
+                value.__code__ = new
+            unmarked.add(code)
+        for code in unmarked:
+            self.watch(code, code.co_filename, marked=False)
 
     # saving
 
-    def _resolver(self, filename: str) -> Resolver | None:
-        if filename not in self._resolvers:
-            try:
-                self._resolvers[filename] = Resolver(filename)
-            except Exception as exc:  # its lines still count
-                self._resolvers[filename] = None
-                log.warning(
-                    "Coverage could not resolve a module's branches: its lines are saved, its branches are not",
-                    operation="coverage_markers",
-                    file=filename,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-        return self._resolvers[filename]
+    def _bytecode_of(self, code: types.CodeType) -> Bytecode:
+        bytecode = self._bytecode.get(code)
+        if bytecode is None:
+            bytecode = self._bytecode[code] = Bytecode(code)
+        return bytecode
 
-    def _arcs_of(self, filename: str, executed: set[int]) -> set[tuple[int, int]]:
-        resolver = None if filename in self._unmarked else self._resolver(filename)
-        if resolver is None:
-            return {(line, line) for line in executed if line < MARKER_BASE}
-        return resolver.arcs(executed)
+    def _arcs_of(self, filename: str, executed: set[int], sites: Iterable[tuple], branches: Iterable[tuple]) -> set[tuple[int, int]]:
+        """coverage.py arcs for what one file ran: lines as self-arcs, markers and branch events as the arcs
+        of their edges."""
+        found = {(line, line) for line in executed if line < MARKER_BASE}
+        marks = self._marks.get(filename)
+        if marks is not None:
+            for _, code, offset, marker in sites:
+                branch = marks.branch_lines[marker - MARKER_BASE]
+                found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
+            found |= case_arcs(marks, executed)
+        for _, code, offset, destination in branches:
+            bytecode = self._bytecode_of(code)
+            branch = bytecode.line_of.get(offset)
+            if branch is not None:
+                found.update((branch, end) for end in bytecode.next_lines(destination, branch))
+        return found
 
     def arcs(self) -> dict[str, dict[str, set[tuple[int, int]]]]:
         """What was measured so far, as coverage.py arcs per dynamic context and file."""
         measured: dict[str, dict[str, set[tuple[int, int]]]] = {}
-        for context, recorded in list(self._by_context.items()):
+        for context, (recorded, recorded_sites, recorded_branches) in list(self._by_context.items()):
             executed = {filename: lines.copy() for filename, lines in list(recorded.items())}
             if not context:  # files measured but not run, and lines run before measuring, belong to no request
                 for filename in self._files | set(self._ran_at_import):
                     executed[filename] = executed.get(filename, set()) | self._ran_at_import.get(filename, set())
-            measured[context] = {filename: self._arcs_of(filename, lines) for filename, lines in executed.items()}
+            sites: dict[str, list[tuple]] = {}
+            for site in recorded_sites.copy():
+                sites.setdefault(site[0], []).append(site)
+            branches: dict[str, list[tuple]] = {}
+            for site in recorded_branches.copy():
+                branches.setdefault(site[0], []).append(site)
+                executed.setdefault(site[0], set())
+            measured[context] = {
+                filename: self._arcs_of(filename, lines, sites.get(filename, ()), branches.get(filename, ()))
+                for filename, lines in executed.items()
+            }
         if self._fallback is not None:
             traced = self._fallback.get_data()
             for filename in self._unmarked:
