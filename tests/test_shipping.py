@@ -10,7 +10,7 @@ from coverage_wrapper.config import parse_config
 from coverage_wrapper.outbox import Outbox
 from coverage_wrapper.shipper import drain
 from infrastructure.execution_environment import ExecutionEnvironment, stage_layer
-from layer_harness import EVENTS, copy_app, layer_env, log_lines, outbox_files, run_function
+from layer_harness import EVENTS, copy_app, layer_env, log_lines, outbox_files, recorded, run_function
 
 
 def _fill_outbox(tmp_path, count: int, **env: str) -> None:
@@ -95,26 +95,22 @@ def test_extension_ships_every_flush_by_shutdown_and_the_function_never_imports_
     assert "Coverage file uploaded successfully" not in runtime_log, "uploads happen in the extension, not the function"
 
 
-def test_zero_code_mode_in_an_execution_environment_covers_init_code(tmp_path, s3, bucket, moto_endpoint):
+def test_zero_code_mode_in_an_execution_environment_covers_init_code(tmp_path):
     app = copy_app(tmp_path)
     opt = stage_layer(tmp_path / "opt")
+    # A flush per invocation, before the response: what is asserted does not hang on the shutdown budget.
     environment = ExecutionEnvironment(
         "plain-fn", "plain.lambda_handler", app, opt, exec_wrapper=True,
         env={"COVERAGE_SOURCE_ROOT": str(app), "COVERAGE_OUTBOX_DIR": str(tmp_path / "outbox"),
-             "COVERAGE_S3_BUCKET": bucket, "AWS_ENDPOINT_URL": moto_endpoint},
+             "COVERAGE_FLUSH_INVOCATIONS": "1"},
         log_dir=tmp_path / "logs",
     )
     environment.start()
     assert environment.invoke(EVENTS[0])["payload"]["ready"] is True
     environment.shutdown()
-    raw = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="coverage/raw/plain-fn/")["Contents"]]
-    local = tmp_path / "raw.coverage"
-    s3.download_file(bucket, raw[0], str(local))
-    from coverage_wrapper.merge import Measurements
-
-    measured = Measurements()
-    measured.add_file(str(local))
-    assert {1, 2, 4, 6, 7} <= set(measured.executed_lines()["plain.py"])
+    first = outbox_files(tmp_path)[0]
+    assert json.loads(first.with_suffix(".json").read_text())["invocations"] == 1
+    assert {1, 2, 4, 6, 7} <= set(recorded(first, app, tmp_path).executed_lines()["plain.py"])
 
 
 def test_combine_coverage_files_merges_a_prefix_and_skips_bad_objects(tmp_path, s3, bucket, moto_endpoint, monkeypatch):

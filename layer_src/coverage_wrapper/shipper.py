@@ -144,14 +144,23 @@ def _put_if_absent(client: Any, bucket: str, key: str, body: bytes, content_type
         raise
 
 
-def upload_snapshot(client: Any, destination: Destination, outbox: Outbox, function: str, version: str, files: list[SourceFile]) -> str:
-    """Upload the manifest and missing blobs of a code version to a destination, once; returns what happened."""
+def upload_snapshot(
+    client: Any, destination: Destination, outbox: Outbox, function: str, version: str, files: list[SourceFile],
+    deadline: float | None = None,
+) -> str:
+    """Upload the manifest and missing blobs of a code version to a destination, once; returns what happened.
+
+    Past `deadline` (time.monotonic()), nothing new is started: another drain, or another execution
+    environment of the same code version, does it.
+    """
     state = outbox.read_state()
     snapshots = state.get("snapshots", {})
     # Per destination: the same function and code version shipped to another bucket or prefix needs its own.
     marker = destination.manifest_url(function, version)
     if snapshots.get(marker) == "done":
         return "known"
+    if deadline is not None and time.monotonic() > deadline:
+        return "postponed"
     manifest = {
         "function": function,
         "code_version": version,
@@ -169,6 +178,8 @@ def upload_snapshot(client: Any, destination: Destination, outbox: Outbox, funct
         outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
     uploaded = 0
     for source in files:
+        if deadline is not None and time.monotonic() > deadline:
+            return "postponed"
         if source.size > _MAX_BLOB_BYTES:
             continue
         with open(source.absolute_path, "rb") as handle:
@@ -242,18 +253,25 @@ def _check_data_file(path: str) -> None:
         raise EntryRejected("not_coverage_data", f"not a coverage.py data file (no {', '.join(sorted(missing))} table)")
 
 
-def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] | None = None) -> str:
-    """Upload one outbox entry to its own destination; returns its S3 key. EntryRejected when the entry
-    itself is unusable."""
+@dataclass(frozen=True)
+class SnapshotJob:
+    """The source snapshot an uploaded entry calls for."""
+
+    destination: Destination
+    function: str
+    version: str
+    files: tuple[SourceFile, ...]
+
+
+def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] | None = None) -> tuple[str, SnapshotJob]:
+    """Upload one outbox entry's data to its own destination; returns its S3 key and the source snapshot it
+    calls for (uploaded after the data: data first when time is short). EntryRejected when the entry itself
+    is unusable."""
     meta = _checked_meta(entry) if meta is None else meta
     destination = Destination(str(meta["bucket"]), keys.normalize_prefix(meta["prefix"]))
     _check_data_file(entry.data_path)
     version, files = version_of(meta)
     function = keys.sanitize_segment(str(meta["function"]))
-    try:
-        upload_snapshot(client, destination, outbox, function, keys.sanitize_segment(version), files)
-    except Exception as exc:  # reports can live without sources; the data upload goes on
-        log.warning("Source snapshot upload failed; will retry", error=str(exc), operation="source_snapshot")
     flushed_at = datetime.fromtimestamp(float(meta["flushed_at"]), timezone.utc)
     key = keys.raw_key(destination.prefix, function, flushed_at, version, str(meta["env"]), int(meta["seq"]))
     with tempfile.TemporaryDirectory() as scratch:
@@ -278,7 +296,15 @@ def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] |
         file_size=size,
         upload_time_ms=round((time.perf_counter() - began) * 1000, 2),
     )
-    return key
+    return key, SnapshotJob(destination, function, keys.sanitize_segment(version), tuple(files))
+
+
+def _upload_snapshots(client: Any, outbox: Outbox, jobs: list[SnapshotJob], deadline: float | None) -> None:
+    for job in dict.fromkeys(jobs):
+        try:
+            upload_snapshot(client, job.destination, outbox, job.function, job.version, list(job.files), deadline)
+        except Exception as exc:  # reports can live without sources until a later drain uploads them
+            log.warning("Source snapshot upload failed; will retry", error=str(exc), operation="source_snapshot")
 
 
 def _set_aside(outbox: Outbox, entry: Entry, reason: str, detail: str) -> None:
@@ -306,6 +332,7 @@ def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline:
     timeouts only. Live data files of processes that ended, and what interrupted flushes left, are removed.
     """
     summary: dict[str, Any] = {"uploaded": [], "failed": 0, "rejected": 0}
+    snapshots: list[SnapshotJob] = []
     with outbox.drain_lock():
         outbox.remove_stale_live()
         outbox.sweep()
@@ -319,7 +346,9 @@ def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline:
                     continue  # measured but not to be uploaded (no COVERAGE_S3_BUCKET where it was flushed)
                 if client is None:
                     client = s3_client(config)
-                summary["uploaded"].append(ship_entry(client, outbox, entry, meta))
+                key, snapshot = ship_entry(client, outbox, entry, meta)
+                summary["uploaded"].append(key)
+                snapshots.append(snapshot)
                 outbox.remove(entry)
                 outbox.write_state(dict(outbox.read_state(), last_upload={"status": "ok", "s3_key": summary["uploaded"][-1], "at": time.time()}))
             except FileNotFoundError:
@@ -340,5 +369,6 @@ def drain(outbox: Outbox, config: Config, *, everything: bool = False, deadline:
                     _set_aside(outbox, entry, "refused", f"{refusals} attempts failed; last: {type(exc).__name__}: {exc}")
                 else:
                     log.error("Coverage upload of one file failed; it stays in the outbox", operation="s3_upload", entry=entry.name, error=str(exc), attempts=refusals)
+        _upload_snapshots(client, outbox, snapshots, deadline)
     summary["remaining"] = len(outbox.entries())
     return summary
