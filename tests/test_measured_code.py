@@ -126,3 +126,29 @@ def test_a_module_the_markers_core_cannot_mark_is_measured_by_the_c_tracer(tmp_p
     measured = recorded(data_files[-1], app, tmp_path)
     assert {(2, 4), (4, -1)} <= measured.arcs["vendored.zip/zipped.py"], "the C tracer's arcs: the branch not taken"
     assert 8 in measured.executed_lines()["handler.py"]
+
+
+@pytest.mark.parametrize("python, core", [("venv", "ctrace"), ("3.12", "markers")])
+def test_a_block_at_module_level_claims_no_line_of_its_module_that_has_not_run(python, core, tmp_path):
+    """Measuring that starts while a module is still being imported must not mark its later lines as run."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "handler.py").write_text(
+        "from coverage_wrapper import CoverageContext\n"
+        "with CoverageContext():\n"
+        "    READY = True\n"
+        "if READY:\n"
+        "    LATER = 1\n"
+        "def lambda_handler(event, context):\n"
+        "    return LATER\n"
+        "def never_called():\n"
+        "    return 2\n"
+    )
+    interpreter = sys.executable if python == "venv" else str(venv_python(python))
+    env = layer_env(app, tmp_path, COVERAGE_CORE=core)
+    done = subprocess.run([interpreter, str(FIXTURES / "run_function.py"), "handler.lambda_handler", "[{}]"],
+                          env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data_files = sorted((tmp_path / "outbox" / "pending").glob("*.coverage"))
+    lines = recorded(data_files[-1], app, tmp_path).executed_lines()["handler.py"]
+    assert 3 in lines and not {4, 5, 6, 8} & set(lines), "only the block ran while measuring"

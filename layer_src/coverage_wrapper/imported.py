@@ -9,9 +9,12 @@ from typing import Callable, Iterable, Iterator
 
 
 def measured_modules(wants: Callable[[str], bool]) -> Iterator[tuple[types.ModuleType, str]]:
-    """Imported modules with a source file that is measured."""
+    """Imported modules with a source file that is measured, their import finished (importlib flags a
+    module whose code is still running, e.g. a `with CoverageContext()` block at module level)."""
     for module in list(sys.modules.values()):
         filename = getattr(module, "__file__", None)
+        if getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue
         if isinstance(filename, str) and filename.endswith(".py") and wants(filename):
             yield module, filename
 
