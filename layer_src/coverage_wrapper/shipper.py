@@ -10,7 +10,6 @@ import math
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from . import keys, log
 from .config import Config
+from .datafile import DataFileError, open_data_file, relativize
 from .outbox import Entry, Outbox
 from .sources import SourceFile, code_version, scan_sources
 
@@ -99,23 +99,6 @@ def s3_client(config: Config) -> Any:
             read_timeout=config.upload_timeout,
         ),
     )
-
-
-def relativize(data_path: str, source_root: str) -> None:
-    """Store paths relative to the source root; rows of files outside it are removed."""
-    root = source_root.rstrip("/") + "/"
-    connection = sqlite3.connect(data_path)
-    try:
-        with connection:
-            for file_id, path in connection.execute("select id, path from file").fetchall():
-                if path.startswith(root):
-                    connection.execute("update file set path = ? where id = ?", (path[len(root) :], file_id))
-                elif os.path.isabs(path):
-                    for table in ("line_bits", "arc", "tracer"):
-                        connection.execute(f"delete from {table} where file_id = ?", (file_id,))
-                    connection.execute("delete from file where id = ?", (file_id,))
-    finally:
-        connection.close()
 
 
 def version_of(meta: dict) -> tuple[str, list[SourceFile]]:
@@ -241,16 +224,10 @@ def _check_data_file(path: str) -> None:
     if not os.path.isfile(path):
         raise EntryRejected("missing_data", "the data file is missing")
     try:
-        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
-        finally:
-            connection.close()
-    except sqlite3.Error as exc:
-        raise EntryRejected("not_coverage_data", f"not an SQLite database: {exc}") from None
-    missing = {"coverage_schema", "meta", "file", "line_bits", "arc"} - tables
-    if missing:
-        raise EntryRejected("not_coverage_data", f"not a coverage.py data file (no {', '.join(sorted(missing))} table)")
+        with open_data_file(path):
+            pass
+    except DataFileError as exc:
+        raise EntryRejected("not_coverage_data", f"not a coverage.py data file ({exc.code}): {exc.message}") from None
 
 
 @dataclass(frozen=True)
