@@ -63,8 +63,10 @@ def refused_by_s3(exc: BaseException) -> bool:
     /tmp): it says nothing about the entry, which stays for a retry with backoff. The transient and
     throttling cases are botocore's own, from its standard retry mode.
     """
-    from botocore.exceptions import ClientError, ParamValidationError
-
+    try:
+        from botocore.exceptions import ClientError, ParamValidationError
+    except ImportError:  # no AWS SDK at all: nothing S3 could have answered
+        return False
     if isinstance(exc, ParamValidationError):
         return True
     if not isinstance(exc, ClientError):
