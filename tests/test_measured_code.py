@@ -152,3 +152,36 @@ def test_a_block_at_module_level_claims_no_line_of_its_module_that_has_not_run(p
     data_files = sorted((tmp_path / "outbox" / "pending").glob("*.coverage"))
     lines = recorded(data_files[-1], app, tmp_path).executed_lines()["handler.py"]
     assert 3 in lines and not {4, 5, 6, 8} & set(lines), "only the block ran while measuring"
+
+
+def test_a_forked_child_keeps_measuring_with_the_markers_core_into_its_own_file(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "handler.py").write_text(
+        "import os\nfrom coverage_wrapper import coverage_handler, flush\n\n"
+        "def in_child(n):\n    if n > 1:\n        return 'many'\n    return 'one'\n\n"
+        "@coverage_handler\n"
+        "def lambda_handler(event, context):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        in_child(event['n'])\n"
+        "        flush()\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    return 'parent'\n"
+    )
+    env = layer_env(app, tmp_path, COVERAGE_CORE="markers")
+    done = subprocess.run([str(venv_python("3.12")), str(FIXTURES / "run_function.py"), "handler.lambda_handler",
+                           json.dumps([{"n": 2}])], env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "markers core could not start" not in done.stdout + done.stderr
+    files = sorted((tmp_path / "outbox" / "pending").glob("*.coverage"))
+    envs = {json.loads(f.with_suffix(".json").read_text())["env"] for f in files}
+    assert len(envs) == 2, "the child flushed under its own environment id"
+    by_file = [recorded(f, app, tmp_path).executed_lines()["handler.py"] for f in files]
+    child = next(lines for lines in by_file if 5 in lines)
+    assert {5, 6, 13, 14} <= set(child)
+    parent = next(lines for lines in by_file if 5 not in lines)
+    assert 16 in parent and 13 not in parent
+    arcs = [recorded(f, app, tmp_path).arcs["handler.py"] for f in files]
+    assert any((5, 6) in a for a in arcs), "the child's branch, from the markers"

@@ -389,6 +389,14 @@ class MarkersCore:
             self._ways = {}
             sys.monitoring.restart_events()
 
+    def after_fork_in_child(self, data_file: str) -> None:
+        """A forked child keeps measuring, into its own data file: what the parent recorded so far comes
+        along (events of lines it ran are off in the child too), which merging treats as a union."""
+        self.data_file = data_file
+        self._data = None
+        self._saved = {}
+        self._lock = threading.Lock()
+
     def stop(self) -> None:
         self._measuring = False
         if self._fallback is not None:
