@@ -133,9 +133,11 @@ def upload_snapshot(
     client: Any, destination: Destination, outbox: Outbox, function: str, version: str, files: list[SourceFile],
     deadline: float | None = None,
 ) -> str:
-    """Upload the manifest and missing blobs of a code version to a destination, once; returns what happened.
+    """Upload the blobs, then the manifest, of a code version to a destination; returns what happened.
 
-    Past `deadline` (time.monotonic()), nothing new is started: another drain, or another execution
+    Blobs go first and are write-once (If-None-Match): a manifest therefore only ever names blobs that
+    are there, even when a process is killed half-way, and the next environment to flush finishes the
+    job. Past `deadline` (time.monotonic()), nothing new is started: another drain, or another execution
     environment of the same code version, does it.
     """
     state = outbox.read_state()
@@ -144,23 +146,6 @@ def upload_snapshot(
     marker = destination.manifest_url(function, version)
     if snapshots.get(marker) == "done":
         return "known"
-    if deadline is not None and time.monotonic() > deadline:
-        return "postponed"
-    manifest = {
-        "function": function,
-        "code_version": version,
-        "files": {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in files},
-    }
-    body = json.dumps(manifest, sort_keys=True, indent=1).encode()
-    manifest_key = keys.sources_manifest_key(destination.prefix, function, version)
-    # The manifest is the claim: whoever creates it uploads the blobs; everyone else stops here.
-    if snapshots.get(marker) != "claimed":
-        if not _put_if_absent(client, destination.bucket, manifest_key, body, "application/json"):
-            snapshots[marker] = "done"
-            outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
-            return "exists"
-        snapshots[marker] = "claimed"
-        outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
     uploaded = 0
     for source in files:
         if deadline is not None and time.monotonic() > deadline:
@@ -170,8 +155,17 @@ def upload_snapshot(
         with open(source.absolute_path, "rb") as handle:
             if _put_if_absent(client, destination.bucket, keys.source_blob_key(destination.prefix, source.sha256), handle.read(), "text/x-python"):
                 uploaded += 1
+    manifest = {
+        "function": function,
+        "code_version": version,
+        "files": {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in files},
+    }
+    body = json.dumps(manifest, sort_keys=True, indent=1).encode()
+    created = _put_if_absent(client, destination.bucket, keys.sources_manifest_key(destination.prefix, function, version), body, "application/json")
     snapshots[marker] = "done"
     outbox.write_state(dict(outbox.read_state(), snapshots=snapshots))
+    if not created and not uploaded:
+        return "exists"
     log.info("Source snapshot uploaded", operation="source_snapshot", code_version=version, files=len(files), blobs_uploaded=uploaded)
     return "uploaded"
 
