@@ -48,8 +48,10 @@ def test_each_event_shape_gets_its_route_and_source(event, expected_route, expec
     assert label("route", event) == expected_route and label("event-source", event) == expected_source
 
 
-def test_labels_are_bounded_and_printable():
+def test_labels_are_bounded_and_carry_no_markup():
     assert label("route", {"httpMethod": "GET", "resource": "/x\n" + "y" * 500}) == ("GET /x?" + "y" * 500)[:200]
+    hostile = {"httpMethod": "GET", "path": "/<script>alert('x')</script>\"&", "requestContext": {"elb": {}}}
+    assert label("route", hostile) == "GET /?script?alert??x????/script???"
 
 
 APP = '''\

@@ -9,8 +9,13 @@ _MAX_LABEL = 200
 OTHER = "other"
 
 
+_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 /{}_:.$+-*~@,;=")
+
+
 def _clean(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)[:_MAX_LABEL]
+    """Labels come from requests (an ALB path is whatever a client sent): only characters a route
+    needs, nothing a report could render as markup."""
+    return "".join(c if c in _ALLOWED else "?" for c in text[:_MAX_LABEL])
 
 
 def event_source(event: Any) -> str:
