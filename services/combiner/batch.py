@@ -16,16 +16,16 @@ from services.uploader.quarantine import quarantine_object
 from services.settings import PipelineSettings
 
 from .plan import Group, manifest_raw_keys
-from .provenance import write_provenance
+from .provenance import is_merged, write_provenance
 
 
-def batch_keys(s3: Any, settings: PipelineSettings, group: Group, after: str, last: str) -> list[str]:
-    """The group's raw keys in the range (after, last]."""
-    selected = []
-    for key in storage.list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix), start_after=after):
-        if key > last:
+def batch_objects(s3: Any, settings: PipelineSettings, group: Group, after: str, last: str) -> dict[str, str]:
+    """The group's raw keys in the range (after, last], with their ETags."""
+    selected = {}
+    for item in storage.list_objects(s3, settings.bucket, group.raw_prefix(settings.prefix), start_after=after):
+        if item["Key"] > last:
             break
-        selected.append(key)
+        selected[item["Key"]] = item["ETag"]
     return selected
 
 
@@ -54,10 +54,12 @@ def merge_batch(
     partial_name: str,
 ) -> dict[str, Any]:
     """Merge the batch's raw files into the partial `partial_name`; bad files are quarantined, never skipped."""
-    wanted = batch_keys(s3, settings, group, batch.get("after", ""), batch["last"])
+    listed = batch_objects(s3, settings, group, batch.get("after", ""), batch["last"])
     if not rebuild:
+        # A key already merged is merged again only when it was uploaded again with other content.
         already = manifest_raw_keys(s3, settings, group)
-        wanted = [k for k in wanted if k not in already]
+        listed = {key: etag for key, etag in listed.items() if not is_merged(key, etag, already)}
+    wanted = list(listed)
     outcome = {"partial_key": None, "merged": 0, "quarantined": 0, "missing": 0}
     with tempfile.TemporaryDirectory(prefix="merge-") as scratch:
         local_to_key: dict[str, str] = {}
@@ -83,7 +85,7 @@ def merge_batch(
             key = local_to_key[local]
             outcome["quarantined"] += _quarantine(s3, settings, key, rejection, metadata_of[key])
         if result.merged:
-            write_provenance(partial_local, {local_to_key[p] for p in result.merged})
+            write_provenance(partial_local, {(local_to_key[p], listed[local_to_key[p]]) for p in result.merged})
             target = keys.partial_key(settings.prefix, group.function, group.date, group.version, partial_name)
             storage.upload_file(s3, settings.bucket, target, partial_local)
             outcome["partial_key"] = target

@@ -22,7 +22,7 @@ from services.settings import PipelineSettings
 
 from .batch import fetch_raw
 from .plan import Group
-from .provenance import read_provenance, write_provenance
+from .provenance import RawObject, etags_by_key, raw_keys_of, read_provenance, write_provenance
 
 
 class CommitConflict(storage.Conflict):
@@ -40,7 +40,7 @@ def commit(
     data_key = group.data_key(settings.prefix)
     with tempfile.TemporaryDirectory(prefix="commit-") as scratch:
         partials = []
-        partial_raw: set[str] = set()
+        partial_raw: set[RawObject] = set()
         for index, key in enumerate(partial_keys):
             local = os.path.join(scratch, f"partial-{index:05d}.sqlite")
             # A partial already gone was consumed by an earlier attempt of this same commit.
@@ -54,14 +54,17 @@ def commit(
             current_raw, generation = read_provenance(current) if etag else (set(), 0)
             if not rebuild and partial_raw <= current_raw:
                 _update_manifest(s3, settings, group, current_raw, generation, etag)
-                return {"changed": False, "files": len(current_raw), "added": 0}
+                return {"changed": False, "files": len(raw_keys_of(current_raw)), "added": 0}
             measurements = Measurements()
             for path in ([] if rebuild or not etag else [current]) + partials:
                 measurements.add_file(path)
             raw_keys = set(partial_raw) if rebuild else current_raw | partial_raw
             if rebuild:
-                # Files a concurrent combine committed after this rebuild was planned are kept.
-                raw_keys |= _merge_raw(s3, settings, sorted(current_raw - partial_raw), measurements, scratch)
+                # Files a concurrent combine committed after this rebuild was planned are kept; a key the
+                # rebuild listed itself is represented by its current content only.
+                rebuilt = set(raw_keys_of(partial_raw))
+                kept = sorted(raw for raw in current_raw if raw[0] not in rebuilt)
+                raw_keys |= _merge_raw(s3, settings, kept, measurements, scratch)
             combined = os.path.join(scratch, "combined.sqlite")
             measurements.write(combined)
             write_provenance(combined, raw_keys, generation + 1)
@@ -70,7 +73,7 @@ def commit(
                     s3, settings.bucket, data_key, handle.read(), etag, ContentType="application/vnd.sqlite3"
                 )
             _update_manifest(s3, settings, group, raw_keys, generation + 1, new_etag)
-            return {"changed": True, "files": len(raw_keys), "added": len(raw_keys - current_raw)}
+            return {"changed": True, "files": len(raw_keys_of(raw_keys)), "added": len(raw_keys - current_raw)}
 
         # Losing the race means another combine committed first: read its data and merge again.
         outcome = storage.retry_on_conflict(attempt, data_key, exhausted=CommitConflict)
@@ -79,10 +82,11 @@ def commit(
     return {**group.as_dict(), **outcome}
 
 
-def _merge_raw(s3: Any, settings: PipelineSettings, raw_keys: list[str], into: Measurements, scratch: str) -> set[str]:
-    """Add raw files straight into `into`; the keys that made it. Bad ones go to quarantine."""
+def _merge_raw(s3: Any, settings: PipelineSettings, raw_objects: list[RawObject], into: Measurements, scratch: str) -> set[RawObject]:
+    """Add raw files straight into `into`; the raw objects that made it. Bad ones go to quarantine."""
     local_to_key = {}
-    for index, key in enumerate(raw_keys):
+    etag_of = dict(raw_objects)
+    for index, (key, _) in enumerate(raw_objects):
         local = os.path.join(scratch, f"raw-{index:06d}.coverage")
         fetched = fetch_raw(s3, settings, key, local)
         if fetched is None:
@@ -97,11 +101,11 @@ def _merge_raw(s3: Any, settings: PipelineSettings, raw_keys: list[str], into: M
         quarantine_object(s3, settings, local_to_key[local], rejection)
     for local in result.merged:
         into.add_file(local)
-    return {local_to_key[p] for p in result.merged}
+    return {(local_to_key[p], etag_of[local_to_key[p]]) for p in result.merged}
 
 
 def _update_manifest(
-    s3: Any, settings: PipelineSettings, group: Group, raw_keys: set[str], generation: int, data_etag: str | None
+    s3: Any, settings: PipelineSettings, group: Group, raw_objects: set[RawObject], generation: int, data_etag: str | None
 ) -> None:
     """Move manifest.json forward to `generation`; a newer manifest already there wins."""
     if data_etag is None:
@@ -115,8 +119,9 @@ def _update_manifest(
             **group.as_dict(),
             "generation": generation,
             "data_etag": data_etag,
-            "files": len(raw_keys),
-            "raw_keys": sorted(raw_keys),
+            "files": len(raw_keys_of(raw_objects)),
+            "raw_keys": raw_keys_of(raw_objects),
+            "raw_etags": etags_by_key(raw_objects),
             "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         return json.dumps(manifest, indent=1).encode()

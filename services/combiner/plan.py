@@ -16,6 +16,7 @@ from coverage_wrapper import keys
 from services import storage
 from services.settings import PipelineSettings
 
+from .provenance import is_merged, merged_objects
 from .request import CombineRequest
 
 
@@ -55,10 +56,10 @@ class GroupPlan:
         return {**self.group.as_dict(), "rebuild": self.rebuild, "token": self.token, "batches": self.batches}
 
 
-def manifest_raw_keys(s3: Any, settings: PipelineSettings, group: Group) -> set[str]:
-    """Raw keys the group's manifest says are merged; empty before the first combine."""
+def manifest_raw_keys(s3: Any, settings: PipelineSettings, group: Group) -> dict[str, set[str]]:
+    """Raw keys the group's manifest says are merged, with the ETags of their merged contents; empty before the first combine."""
     manifest = storage.read_object(s3, settings.bucket, group.manifest_key(settings.prefix))
-    return set(json.loads(manifest.body).get("raw_keys", [])) if manifest else set()
+    return merged_objects(json.loads(manifest.body)) if manifest else {}
 
 
 def groups_of(s3: Any, settings: PipelineSettings, request: CombineRequest) -> list[Group]:
@@ -75,8 +76,9 @@ def groups_of(s3: Any, settings: PipelineSettings, request: CombineRequest) -> l
 
 def plan_group(s3: Any, settings: PipelineSettings, group: Group, rebuild: bool, token: str) -> GroupPlan:
     """Split the group's raw files that still need merging into key ranges of at most `batch_size` files."""
-    merged = set() if rebuild else manifest_raw_keys(s3, settings, group)
-    pending = [k for k in storage.list_keys(s3, settings.bucket, group.raw_prefix(settings.prefix)) if k not in merged]
+    merged = {} if rebuild else manifest_raw_keys(s3, settings, group)
+    listed = storage.list_objects(s3, settings.bucket, group.raw_prefix(settings.prefix))
+    pending = [item["Key"] for item in listed if not is_merged(item["Key"], item["ETag"], merged)]
     plan = GroupPlan(group, rebuild, token)
     after = ""
     for start in range(0, len(pending), settings.batch_size):

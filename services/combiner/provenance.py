@@ -1,22 +1,69 @@
-"""Which raw files a combined or partial data file holds, stored inside that file so data and list change together."""
+"""Which raw objects a combined or partial data file holds, stored inside that file so data and list change together.
+
+A raw object is its key and the ETag it had when listed for merging: a key uploaded again with other
+content is another object, merged too (only the function itself may write under its raw prefix, so
+it is real coverage of that function), while the same object listed or delivered again is recognised
+and merged once.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any, Iterable, Mapping
 
 from coverage_wrapper import datafile
 
+RawObject = tuple[str, str]  # (raw key, ETag); the ETag is "" when data written before ETags were recorded holds it
+
 _RAW_KEYS = "lambda_coverage_raw_keys"
+_RAW_OBJECTS = "lambda_coverage_raw_objects"
 _GENERATION = "lambda_coverage_generation"
 
 
-def write_provenance(path: str, raw_keys: set[str] | list[str], generation: int = 0) -> None:
-    """Record the raw keys in the coverage.py `meta` table, which coverage.py ignores for unknown keys."""
-    datafile.write_meta(path, {_RAW_KEYS: json.dumps(sorted(raw_keys)), _GENERATION: str(generation)})
+def write_provenance(path: str, raw_objects: Iterable[RawObject], generation: int = 0) -> None:
+    """Record the raw objects in the coverage.py `meta` table, which coverage.py ignores for unknown keys."""
+    objects = sorted(set(raw_objects))
+    datafile.write_meta(
+        path,
+        {
+            _RAW_KEYS: json.dumps(sorted({key for key, _ in objects})),
+            _RAW_OBJECTS: json.dumps(objects),
+            _GENERATION: str(generation),
+        },
+    )
 
 
-def read_provenance(path: str) -> tuple[set[str], int]:
-    """The raw keys and generation recorded in a data file; empty for data written by anything else."""
-    rows = datafile.read_meta(path, (_RAW_KEYS, _GENERATION))
-    raw_keys = json.loads(rows[_RAW_KEYS]) if _RAW_KEYS in rows else []
-    return set(raw_keys), int(rows.get(_GENERATION) or 0)
+def read_provenance(path: str) -> tuple[set[RawObject], int]:
+    """The raw objects and generation recorded in a data file; empty for data written by anything else."""
+    rows = datafile.read_meta(path, (_RAW_KEYS, _RAW_OBJECTS, _GENERATION))
+    if _RAW_OBJECTS in rows:
+        objects = {(str(key), str(etag)) for key, etag in json.loads(rows[_RAW_OBJECTS])}
+    else:
+        objects = {(str(key), "") for key in json.loads(rows.get(_RAW_KEYS) or "[]")}
+    return objects, int(rows.get(_GENERATION) or 0)
+
+
+def raw_keys_of(raw_objects: Iterable[RawObject]) -> list[str]:
+    """The distinct raw keys of some raw objects, sorted: what a manifest lists."""
+    return sorted({key for key, _ in raw_objects})
+
+
+def etags_by_key(raw_objects: Iterable[RawObject]) -> dict[str, list[str]]:
+    """Per raw key, the ETags of its merged contents (more than one when the key was uploaded again)."""
+    etags: dict[str, set[str]] = {}
+    for key, etag in raw_objects:
+        etags.setdefault(key, set()).add(etag)
+    return {key: sorted(values - {""}) for key, values in sorted(etags.items())}
+
+
+def merged_objects(manifest: Mapping[str, Any]) -> dict[str, set[str]]:
+    """What a group's manifest.json says is merged: raw key → ETags (empty when the manifest predates ETags)."""
+    etags = manifest.get("raw_etags") if isinstance(manifest.get("raw_etags"), dict) else {}
+    return {str(key): set(etags.get(key) or ()) for key in manifest.get("raw_keys", [])}
+
+
+def is_merged(key: str, etag: str, merged: Mapping[str, set[str]]) -> bool:
+    """True when this content of `key` is in the combined data (any content, for keys merged before ETags were kept)."""
+    if key not in merged:
+        return False
+    return not merged[key] or etag in merged[key]
