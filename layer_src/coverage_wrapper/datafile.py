@@ -117,10 +117,14 @@ class Claims:
     malformed_rows: int
     orphan_rows: int
     has_arcs_recorded: bool
+    contexts: int = 0
+    non_text_contexts: int = 0
+    longest_context: int = 0
 
 
 def read_claims(connection: "sqlite3.Connection") -> Claims:
-    """Per file, the highest line number claimed and the arc count; rows that are not numbers or point nowhere.
+    """Per file, the highest line number claimed and the arc count; rows that are not numbers or point nowhere;
+    how many context labels there are, how many are not text, and the longest.
 
     A line-bits row's highest line comes from its length and last byte: exact for what coverage.py
     writes (no trailing zero bytes), an upper bound for anything else.
@@ -145,14 +149,19 @@ def read_claims(connection: "sqlite3.Connection") -> Claims:
         " + (select count(*) from arc where typeof(fromno) != 'integer' or typeof(tono) != 'integer')"
     ).fetchone()
     (orphans,) = connection.execute(
-        "select (select count(*) from line_bits where file_id not in (select id from file))"
-        " + (select count(*) from arc where file_id not in (select id from file))"
+        "select (select count(*) from line_bits where file_id not in (select id from file)"
+        " or context_id not in (select id from context))"
+        " + (select count(*) from arc where file_id not in (select id from file) or context_id not in (select id from context))"
     ).fetchone()
     (recorded,) = connection.execute("select count(*) from meta where key = 'has_arcs'").fetchone()
+    contexts, non_text, longest = connection.execute(
+        "select count(*), sum(typeof(context) != 'text'), coalesce(max(case when typeof(context) = 'text' then length(context) end), 0)"
+        " from context"
+    ).fetchone()
     claims = [
         FileClaim(file_id, path, highest.get(file_id, 0), arc_counts.get(file_id, 0)) for file_id, path in files.items()
     ]
-    return Claims(claims, malformed, orphans, bool(recorded))
+    return Claims(claims, malformed, orphans, bool(recorded), contexts, non_text or 0, longest)
 
 
 def count_lines(connection: "sqlite3.Connection") -> int:
@@ -177,37 +186,71 @@ def nums_of(bits: int) -> list[int]:
 
 @dataclass
 class Contents:
-    """What one data file measured: every path, and per path its line bits (line mode) or arcs (branch mode)."""
+    """What one data file measured: every path, and per context label and path its line bits or arcs.
+
+    Most data has only the empty context (""); `COVERAGE_CONTEXTS` adds one label per kind of request.
+    `line_bits` and `arcs` are the union over contexts, per path.
+    """
 
     has_arcs: bool
     paths: list[str] = field(default_factory=list)
-    line_bits: dict[str, int] = field(default_factory=dict)
-    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    context_line_bits: dict[str, dict[str, int]] = field(default_factory=dict)
+    context_arcs: dict[str, dict[str, set[tuple[int, int]]]] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def contexts(self) -> list[str]:
+        """The context labels that hold measurements, the empty one included when it does."""
+        return sorted(set(self.context_line_bits) | set(self.context_arcs))
+
+    @property
+    def line_bits(self) -> dict[str, int]:
+        if len(self.context_line_bits) <= 1:
+            return next(iter(self.context_line_bits.values()), {})
+        union: dict[str, int] = {}
+        for by_path in self.context_line_bits.values():
+            for name, bits in by_path.items():
+                union[name] = union.get(name, 0) | bits
+        return union
+
+    @property
+    def arcs(self) -> dict[str, set[tuple[int, int]]]:
+        if len(self.context_arcs) <= 1:
+            return next(iter(self.context_arcs.values()), {})
+        union: dict[str, set[tuple[int, int]]] = {}
+        for by_path in self.context_arcs.values():
+            for name, pairs in by_path.items():
+                union.setdefault(name, set()).update(pairs)
+        return union
+
     def lines(self, path: str) -> list[int]:
-        """Executed lines of `path`, as coverage.py's `CoverageData.lines` gives them."""
+        """Executed lines of `path` in any context, as coverage.py's `CoverageData.lines` gives them."""
         if self.has_arcs:
-            return sorted({n for arc in self.arcs.get(path, ()) for n in arc if n > 0})
-        return nums_of(self.line_bits.get(path, 0))
+            return sorted({n for by_path in self.context_arcs.values() for arc in by_path.get(path, ()) for n in arc if n > 0})
+        bits = 0
+        for by_path in self.context_line_bits.values():
+            bits |= by_path.get(path, 0)
+        return nums_of(bits)
 
 
 def read_contents(path: str, meta_keys: Iterable[str] = ()) -> Contents:
-    """Read a data file through the gate; unknown non-text paths are left out (validation refuses them first)."""
+    """Read a data file through the gate; unknown non-text paths and labels are left out (validation refuses them first)."""
     with open_data_file(path) as connection:
         wanted = ("has_arcs", *meta_keys)
         meta = dict(connection.execute(f"select key, value from meta where key in ({', '.join('?' * len(wanted))})", wanted))
         contents = Contents(has_arcs=str(meta.pop("has_arcs", "0")) in ("1", "True", "true"), meta=meta)
         names = {file_id: name for file_id, name in connection.execute("select id, path from file") if isinstance(name, str)}
+        labels = {context_id: label for context_id, label in connection.execute("select id, context from context") if isinstance(label, str)}
         contents.paths = sorted(names.values())
-        for file_id, numbits in connection.execute("select file_id, numbits from line_bits"):
-            name = names.get(file_id)
-            if name is not None and isinstance(numbits, bytes):
-                contents.line_bits[name] = contents.line_bits.get(name, 0) | int.from_bytes(numbits, "little")
-        for file_id, start, end in connection.execute("select file_id, fromno, tono from arc"):
-            name = names.get(file_id)
-            if name is not None:
-                contents.arcs.setdefault(name, set()).add((start, end))
+        for file_id, context_id, numbits in connection.execute("select file_id, context_id, numbits from line_bits"):
+            name, label = names.get(file_id), labels.get(context_id)
+            if name is not None and label is not None and isinstance(numbits, bytes):
+                by_path = contents.context_line_bits.setdefault(label, {})
+                by_path[name] = by_path.get(name, 0) | int.from_bytes(numbits, "little")
+        for file_id, context_id, start, end in connection.execute("select file_id, context_id, fromno, tono from arc"):
+            name, label = names.get(file_id), labels.get(context_id)
+            if name is not None and label is not None:
+                contents.context_arcs.setdefault(label, {}).setdefault(name, set()).add((start, end))
     return contents
 
 
@@ -241,10 +284,15 @@ def write_data_file(
     *,
     lines: Mapping[str, Iterable[int]] | None = None,
     arcs: Mapping[str, Iterable[tuple[int, int]]] | None = None,
+    contexts: Mapping[str, Mapping[str, Iterable[Any]]] | None = None,
     touched: Iterable[str] = (),
     meta: Mapping[str, str] | None = None,
 ) -> None:
-    """Write a new data file with coverage.py's `CoverageData`: lines or arcs, plus files measured with nothing run."""
+    """Write a new data file with coverage.py's `CoverageData`: lines or arcs, plus files measured with nothing run.
+
+    `lines` or `arcs` are the measurements of the empty context; `contexts` maps other context labels
+    to measurements of the same kind (lines when `lines` is given, arcs when `arcs` is).
+    """
     from coverage import CoverageData
 
     if (lines is None) == (arcs is None):
@@ -252,12 +300,18 @@ def write_data_file(
     if os.path.exists(path):
         os.remove(path)
     data = CoverageData(basename=path)
-    if arcs is not None:
-        data.add_arcs({name: list(pairs) for name, pairs in arcs.items()})
-    else:
-        data.add_lines({name: list(numbers) for name, numbers in (lines or {}).items()})
+    measured: set[str] = set()
+    for label, by_path in [("", arcs if arcs is not None else lines or {}), *sorted((contexts or {}).items())]:
+        if label and not by_path:
+            continue
+        data.set_context(label or None)
+        if arcs is not None:
+            data.add_arcs({name: list(pairs) for name, pairs in by_path.items()})
+        else:
+            data.add_lines({name: list(numbers) for name, numbers in by_path.items()})
+        measured.update(by_path)
     # coverage.py leaves out a file with no lines or arcs: touching keeps every measured file in the data.
-    everything = sorted(set(touched) | set(arcs if arcs is not None else lines or {}))
+    everything = sorted(set(touched) | measured)
     if everything:
         data.touch_files(everything)
     data.write()

@@ -8,7 +8,7 @@ written once: the work is linear in the size of the data, whatever line numbers 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from . import datafile
 from .validation import Rejection, validate_data_file
@@ -16,21 +16,30 @@ from .validation import Rejection, validate_data_file
 
 # Set in combined data that holds lines of line-mode files beside branch data: those lines have no branch data.
 LINES_WITHOUT_BRANCHES = "lambda_coverage_lines_without_branches"
+# Combined data keeps at most this many context labels (the empty one and OVERFLOW_CONTEXT included), as
+# validation allows one raw file; the measurements of labels past it are kept under OVERFLOW_CONTEXT.
+OVERFLOW_CONTEXT = "(more contexts than a report keeps)"
 
 
 @dataclass
 class Measurements:
-    """What a set of data files executed: per relative path, line bits (line-mode files) and arcs (branch-mode files).
+    """What a set of data files executed: per context label and relative path, line bits (line-mode files)
+    and arcs (branch-mode files).
 
     coverage.py refuses to combine line and branch data; here neither is dropped. When any file
     measured branches the result is branch data, and the lines of line-mode files become self-arcs
     `(n, n)`, which coverage.py's reporting counts as executed lines and never as a taken branch
     (coverage/results.py; its sysmon core records lines the same way). The result is then marked with
     LINES_WITHOUT_BRANCHES so reports can say that some lines have no branch data.
+
+    Context labels (`COVERAGE_CONTEXTS`) are kept as coverage.py's dynamic contexts: a union per label,
+    so which requests ran a line survives every merge.
     """
 
-    lines: dict[str, int] = field(default_factory=dict)
-    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    context_lines: dict[str, dict[str, int]] = field(default_factory=dict)
+    context_arcs: dict[str, dict[str, set[tuple[int, int]]]] = field(default_factory=dict)
+    line_files: set[str] = field(default_factory=set)
+    arc_files: set[str] = field(default_factory=set)
     branch: bool = False
     lines_without_branches: bool = False
 
@@ -38,11 +47,17 @@ class Measurements:
         contents = datafile.read_contents(path, meta_keys=(LINES_WITHOUT_BRANCHES,))
         if contents.has_arcs:
             self.branch = True
-            for name in contents.paths:  # measured but nothing executed: still a file of the data
-                self.arcs.setdefault(name, set()).update(contents.arcs.get(name, ()))
+            self.arc_files.update(contents.paths)  # measured but nothing executed: still a file of the data
+            for label, by_path in contents.context_arcs.items():
+                into = self.context_arcs.setdefault(label, {})
+                for name, pairs in by_path.items():
+                    into.setdefault(name, set()).update(pairs)
         else:
-            for name in contents.paths:
-                self.lines[name] = self.lines.get(name, 0) | contents.line_bits.get(name, 0)
+            self.line_files.update(contents.paths)
+            for label, by_path in contents.context_line_bits.items():
+                into_bits = self.context_lines.setdefault(label, {})
+                for name, bits in by_path.items():
+                    into_bits[name] = into_bits.get(name, 0) | bits
         if contents.meta.get(LINES_WITHOUT_BRANCHES) == "1":
             self.lines_without_branches = True
 
@@ -51,30 +66,80 @@ class Measurements:
         return self.branch
 
     @property
+    def contexts(self) -> list[str]:
+        """The context labels other than the empty one that hold measurements."""
+        return sorted((set(self.context_lines) | set(self.context_arcs)) - {""})
+
+    @property
+    def lines(self) -> dict[str, int]:
+        """Per path of line-mode files, the line bits of every context."""
+        union: dict[str, int] = {name: 0 for name in self.line_files}
+        for by_path in self.context_lines.values():
+            for name, bits in by_path.items():
+                union[name] = union.get(name, 0) | bits
+        return union
+
+    @property
+    def arcs(self) -> dict[str, set[tuple[int, int]]]:
+        """Per path of branch-mode files, the arcs of every context."""
+        union: dict[str, set[tuple[int, int]]] = {name: set() for name in self.arc_files}
+        for by_path in self.context_arcs.values():
+            for name, pairs in by_path.items():
+                union.setdefault(name, set()).update(pairs)
+        return union
+
+    @property
     def mixed(self) -> bool:
         """Branch data that also holds lines measured without branches."""
-        return self.branch and (self.lines_without_branches or any(self.lines.values()))
+        return self.branch and (self.lines_without_branches or any(any(by_path.values()) for by_path in self.context_lines.values()))
 
     def executed_lines(self) -> dict[str, list[int]]:
-        """Per path, the executed lines: linear in the data (bits are read byte by byte, never shifted per line)."""
-        result: dict[str, set[int]] = {}
-        for name, bits in self.lines.items():
-            result.setdefault(name, set()).update(datafile.nums_of(bits))
+        """Per path, the executed lines in any context: linear in the data (bits are read byte by byte, never shifted per line)."""
+        result: dict[str, set[int]] = {name: set(datafile.nums_of(bits)) for name, bits in self.lines.items()}
         for name, arcs in self.arcs.items():
             result.setdefault(name, set()).update(n for arc in arcs for n in arc if n > 0)
         return {name: sorted(lines) for name, lines in sorted(result.items())}
 
+    @staticmethod
+    def _bounded(by_context: dict[str, dict[str, Any]], union: Callable[[Any, Any], Any]) -> dict[str, dict[str, Any]]:
+        """At most MAX_CONTEXTS labels: past them (in label order), measurements fold into OVERFLOW_CONTEXT.
+
+        Deterministic for a set of labels, and a union either way: no executed line is lost.
+        """
+        from .validation import MAX_CONTEXTS
+
+        labels = sorted(set(by_context) - {"", OVERFLOW_CONTEXT})
+        room = MAX_CONTEXTS - 1 - (OVERFLOW_CONTEXT in by_context)  # the empty label always counts
+        if len(labels) <= room:
+            return by_context
+        kept = {"", *labels[: MAX_CONTEXTS - 2]}
+        bounded = {label: by_path for label, by_path in by_context.items() if label in kept}
+        overflow: dict[str, Any] = {}
+        for label, by_path in by_context.items():
+            if label not in kept:
+                for name, value in by_path.items():
+                    overflow[name] = union(overflow[name], value) if name in overflow else value
+        bounded[OVERFLOW_CONTEXT] = overflow
+        return bounded
+
     def write(self, output_path: str) -> None:
         """Write as a coverage.py data file: branch data when any file measured branches, line data otherwise."""
         if not self.branch:
-            datafile.write_data_file(output_path, lines=self.executed_lines())
+            by_context = self._bounded(self.context_lines, lambda a, b: a | b)
+            lines = {label: {name: datafile.nums_of(bits) for name, bits in by_path.items()} for label, by_path in by_context.items()}
+            empty = lines.pop("", {})
+            datafile.write_data_file(output_path, lines=empty, contexts=lines, touched=self.line_files)
             return
-        arcs = dict(self.arcs)
-        for name, bits in self.lines.items():
-            if bits:
-                arcs[name] = arcs.get(name, set()) | {(n, n) for n in datafile.nums_of(bits)}
+        arcs: dict[str, dict[str, set[tuple[int, int]]]] = {label: dict(by_path) for label, by_path in self.context_arcs.items()}
+        for label, by_path in self.context_lines.items():
+            into = arcs.setdefault(label, {})
+            for name, bits in by_path.items():
+                if bits:
+                    into[name] = into.get(name, set()) | {(n, n) for n in datafile.nums_of(bits)}
+        arcs = self._bounded(arcs, lambda a, b: a | b)
+        empty = arcs.pop("", {})
         meta = {LINES_WITHOUT_BRANCHES: "1"} if self.mixed else None
-        datafile.write_data_file(output_path, arcs=arcs, touched=self.lines, meta=meta)
+        datafile.write_data_file(output_path, arcs=empty, contexts=arcs, touched=self.line_files | self.arc_files, meta=meta)
 
 
 @dataclass

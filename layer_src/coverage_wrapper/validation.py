@@ -18,6 +18,11 @@ MAX_LINE_NUMBER = 100_000
 # Executed lines plus arcs over all files of one raw file: a whole large application executed end to end
 # stays well below; it keeps the work a merge does for one upload bounded.
 MAX_MEASURED_POINTS = 2_000_000
+# Context labels (COVERAGE_CONTEXTS) per data file, the empty one included: routes and event sources of one
+# function, with room for ALB and $default paths; it bounds what reports list per line.
+MAX_CONTEXTS = 1000
+# The layer writes labels of at most 200 characters (contexts.py).
+MAX_CONTEXT_LABEL = 200
 # A relative path of ordinary characters ending in .py: no HTML, quotes, control characters or '..'.
 _SAFE_PATH = re.compile(r"^[\w][\w.+@ -]*(/[\w][\w.+@ -]*)*\.py$")
 
@@ -109,6 +114,12 @@ def _check_claims(claims: datafile.Claims, line_limits: Mapping[str, int]) -> Re
                 "absurd_line_numbers",
                 f"{claim.path[:200]} claims line {claim.max_line}, above {source} ({limit})",
             )
+    if claims.contexts > MAX_CONTEXTS:
+        return Rejection("too_many_contexts", f"{claims.contexts} context labels is over {MAX_CONTEXTS}")
+    if claims.non_text_contexts:
+        return Rejection("bad_context", f"{claims.non_text_contexts} context labels are not text")
+    if claims.longest_context > MAX_CONTEXT_LABEL:
+        return Rejection("bad_context", f"a context label of {claims.longest_context} characters is over {MAX_CONTEXT_LABEL}")
     if claims.orphan_rows:
         return Rejection("inconsistent", f"{claims.orphan_rows} measurements refer to no measured file")
     if not claims.has_arcs_recorded:

@@ -44,6 +44,7 @@ LINES_WITHOUT_BRANCHES_NOTE = (
     "and the branches on them are counted only from the files that measured branches."
 )
 MAX_LISTED_SKIPS = 50
+MAX_LISTED_CONTEXTS = 100
 
 
 class MissingCombinedData(LookupError):
@@ -125,30 +126,32 @@ def _reporting_directory(root: str) -> Iterator[None]:
             files.set_relative_directory()
 
 
-def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) -> tuple[bool, dict[str, list[int]]]:
+def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) -> tuple[bool, list[str], dict[str, list[int]]]:
     """Copy the measurements of files with source into a data file keyed by their local paths.
 
-    Returns whether branches were measured and the executed lines of each file without source.
-    Only lines and arcs are copied: plugin and context names in the data never reach coverage.py.
+    Returns whether branches were measured, the context labels other than the empty one, and the
+    executed lines of each file without source. Lines, arcs and context labels are copied; plugin
+    names in the data never reach coverage.py.
     """
     combined = datafile.read_contents(data_path)
-    executed_without_source: dict[str, list[int]] = {}
-    measured: dict[str, Any] = {}
-    for path in combined.paths:
-        local = snapshot.available.get(path)
-        if local is None:
-            executed_without_source[path] = combined.lines(path)
-        elif combined.has_arcs:
-            measured[local] = combined.arcs.get(path, set())
-        else:
-            measured[local] = combined.lines(path)
+    executed_without_source = {path: combined.lines(path) for path in combined.paths if path not in snapshot.available}
+    by_context = combined.context_arcs if combined.has_arcs else combined.context_line_bits
+    measured: dict[str, dict[str, Any]] = {}
+    for label, by_path in by_context.items():
+        into = measured.setdefault(label, {})
+        for path, value in by_path.items():
+            local = snapshot.available.get(path)
+            if local is not None:
+                into[local] = value if combined.has_arcs else datafile.nums_of(value)
     # Files no invocation executed count at 0%, as coverage.py's own `source` option reports them.
     never_executed = [snapshot.available[path] for path in sorted(snapshot.never_executed) if path in snapshot.available]
+    touched = never_executed + [snapshot.available[path] for path in combined.paths if path in snapshot.available]
+    empty = measured.pop("", {})
     if combined.has_arcs:
-        datafile.write_data_file(mapped_path, arcs=measured, touched=never_executed)
+        datafile.write_data_file(mapped_path, arcs=empty, contexts=measured, touched=touched)
     else:
-        datafile.write_data_file(mapped_path, lines=measured, touched=never_executed)
-    return combined.has_arcs, executed_without_source
+        datafile.write_data_file(mapped_path, lines=empty, contexts=measured, touched=touched)
+    return combined.has_arcs, sorted(label for label, by_path in measured.items() if by_path), executed_without_source
 
 
 def _drop_unsafe_paths(data_path: str) -> dict[str, list[int]]:
@@ -242,7 +245,7 @@ def build_reports(
         if problem is not None:
             raise InvalidDataFile(problem)
         mapped_path = os.path.join(scratch, ".coverage")
-        has_arcs, without_source = _map_to_sources(clean_path, snapshot, mapped_path)
+        has_arcs, contexts, without_source = _map_to_sources(clean_path, snapshot, mapped_path)
         lines_without_branches = datafile.read_meta(clean_path, [LINES_WITHOUT_BRANCHES]).get(LINES_WITHOUT_BRANCHES) == "1"
         without_source.update(unsafe)
         if snapshot.available:
@@ -250,6 +253,9 @@ def build_reports(
             with _reporting_directory(snapshot.root):
                 cov = Coverage(data_file=mapped_path, config_file=False)
                 cov.set_option("run:disable_warnings", ["couldnt-parse"])  # such files are listed as unavailable
+                # Which requests ran each line, when the layer recorded it (coverage.py escapes the labels).
+                cov.set_option("html:show_contexts", bool(contexts))
+                cov.set_option("json:show_contexts", bool(contexts))
                 cov.load()
                 cov.json_report(outfile=os.path.join(out_dir, JSON_REPORT), ignore_errors=True, pretty_print=True)
                 cov.lcov_report(outfile=os.path.join(out_dir, LCOV_REPORT), ignore_errors=True)
@@ -271,6 +277,8 @@ def build_reports(
         for path, lines in sorted(without_source.items())
     ]
     summary = _summary(group, report, has_arcs, raw_files, path_prefix, snapshot, unavailable)
+    if contexts:
+        summary["contexts"] = {"count": len(contexts), "labels": contexts[:MAX_LISTED_CONTEXTS]}
     if lines_without_branches:
         summary["branch_note"] = LINES_WITHOUT_BRANCHES_NOTE
     os.makedirs(html_dir, exist_ok=True)
@@ -329,7 +337,7 @@ def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, 
 
 def compact_summary(summary: dict) -> dict:
     """The summary without per-file detail: small enough for a Step Functions payload."""
-    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries")}
+    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries", "contexts")}
     compact["unavailable_paths"] = [entry["path"] for entry in summary.get("unavailable", [])][:20]
     return compact
 
