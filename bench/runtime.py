@@ -43,7 +43,7 @@ class Plan:
     def for_run(cls, quick: bool) -> "Plan":
         if quick:
             return cls(2, {"cpu": 300, "io": 100, "tiny": 3000, "powertools": 1500, "package": 10}, 8, 6, 2)
-        return cls(5, {"cpu": 1500, "io": 400, "tiny": 20000, "powertools": 6000, "package": 30}, 30, 15, 5)
+        return cls(5, {"cpu": 1000, "io": 300, "tiny": 10000, "powertools": 4000, "package": 30}, 30, 15, 5)
 
 
 def venv_requirements(version: str) -> list[str]:
@@ -98,9 +98,11 @@ def precompile(pythons: dict[str, str], *paths: Path) -> None:
 def variants_for(version: str) -> list[tuple[str, str, dict[str, str]]]:
     """(label, worker variant, extra environment) of the warm comparison on one Python.
 
-    `default` sets nothing, as a new user would: branch coverage on, the core the layer picks.
+    `default` sets nothing, as a new user would: branch coverage on, the core the layer picks; with
+    the decorator (the handler's module was imported before measuring began) and in zero-code mode
+    (measuring began before the handler's module was imported).
     """
-    chosen = [("bare", "bare", {}), ("default", "layer", {})]
+    chosen = [("bare", "bare", {}), ("default", "layer", {}), ("zero-default", "zero", {})]
     if markers_python(version):  # elsewhere ctrace is the default already
         chosen.append(("ctrace-branch", "layer", {"COVERAGE_CORE": "ctrace"}))
     if sysmon_python(version):
@@ -108,8 +110,11 @@ def variants_for(version: str) -> list[tuple[str, str, dict[str, str]]]:
     return chosen
 
 
-# Cold start and RSS of the tiny handler: the floor and zero-code mode beside the decorator.
-TINY_EXTRAS = [("floor", "plain", {}), ("zero-default", "zero", {}), ("seed", "seed", {})]
+# Also measured in one process against an unmeasured copy of the handler (3.12+: markers and sysmon).
+IN_PROCESS = ("default", "zero-default", "sysmon-line")
+
+# Cold start and RSS of the tiny handler: the floor beside the default; the seed for the cost model.
+TINY_EXTRAS = [("floor", "plain", {}), ("seed", "seed", {})]
 
 # Cold start with the generated package as the function's own code, measured as a whole (no include patterns).
 PACKAGE_VARIANTS = [
@@ -206,10 +211,14 @@ def measure(plan: Plan, progress=print) -> list[dict]:
     """
     runs: list[dict] = []
     pythons = interpreters()
-    precompile(pythons)
     own = "%d.%d" % sys.version_info[:2]
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as scratch, moto_s3() as s3_env:
         extension_outbox = extension_present(os.path.join(scratch, "extension"))
+        bare_copy = Path(scratch, "bare-copy")  # outside the source root: never measured
+        bare_copy.mkdir()
+        for name in ("handlers.py", "rest_api.py"):
+            shutil.copyfile(BENCH_DIR / name, bare_copy / name)
+        precompile(pythons, bare_copy)
         for repeat in range(-1, plan.repeats):
             warm_up = repeat < 0  # every process once, discarded: bytecode for what each variant imports
             progress("  runtime: warm-up" if warm_up else f"  runtime: round {repeat + 1} of {plan.repeats}")
@@ -219,7 +228,10 @@ def measure(plan: Plan, progress=print) -> list[dict]:
                     for label, variant, extra in chosen:
                         count = 1 if warm_up else plan.seed_invocations if variant == "seed" else plan.invocations[shape]
                         flushes = plan.flushes if (label == "default" and shape == "cpu") else 0
-                        record = run_worker(python, variant, shape, count, worker_environment(extension_outbox, extra), min(flushes, count))
+                        env = worker_environment(extension_outbox, extra)
+                        if label in IN_PROCESS and sysmon_python(version):  # cores that leave unmeasured code alone
+                            env["BENCH_BARE_COPY"] = str(bare_copy)
+                        record = run_worker(python, variant, shape, count, env, min(flushes, count))
                         record.update(python=version, shape=shape, variant=label, flush_mode="extension", round=repeat)
                         runs.append(record)
                 if version == own:
@@ -230,6 +242,7 @@ def measure(plan: Plan, progress=print) -> list[dict]:
                     record = run_worker(python, "layer", "cpu", count, env, min(plan.flushes, count))
                     record.update(python=version, shape="cpu", variant="default", flush_mode="fallback", round=repeat)
                     runs.append(record)
+        shutil.rmtree(PYCACHE / bare_copy.relative_to(bare_copy.anchor), ignore_errors=True)  # a new temp path each run
     return [r for r in runs if r["round"] >= 0]
 
 

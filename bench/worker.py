@@ -11,6 +11,7 @@ process on the machine, so interpreter start-up and sitecustomize are counted to
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -101,6 +102,34 @@ for n in range(invocations):
 maxrss_kb = peak_rss_kb()
 aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before any fallback upload needs it
 
+
+def against_bare_copy(copy_dir, block=50):
+    """measured ÷ bare for alternating blocks of `block` invocations of this handler and of an unmeasured copy.
+
+    Both run in this process, a few ms apart, so load from other work on the machine hits them alike.
+    Only for cores that leave unmeasured code alone (sys.monitoring events on measured code objects);
+    a tracer's trace function would run for the copy's frames too.
+    """
+    spec = importlib.util.spec_from_file_location(f"bare_copy_{module_name}", os.path.join(copy_dir, module_name + ".py"))
+    copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy)
+    bare_copy = getattr(copy, attribute)
+    bare_copy(dict(events[0]), None)
+    ratios = []
+    for _ in range(max(4, invocations // block)):
+        took = []
+        for fn in (bare_copy, handler):
+            batch = [dict(events[n % len(events)]) for n in range(block)]
+            began = time.perf_counter()
+            for event in batch:
+                fn(event, None)
+            took.append(time.perf_counter() - began)
+        ratios.append(took[1] / took[0])
+    return ratios
+
+
+ab_ratios = against_bare_copy(os.environ["BENCH_BARE_COPY"]) if os.environ.get("BENCH_BARE_COPY") else []
+
 flush_ms, flush_cpu_ms, upload_ms, contended_us = [], [], [], []
 if flushes and variant in ("layer", "zero"):
     from coverage_wrapper.session import get_session
@@ -134,6 +163,7 @@ print(json.dumps({
     "flush_cpu_ms": flush_cpu_ms,
     "upload_ms": upload_ms,
     "contended_us": contended_us,
+    "ab_ratios": ab_ratios,
     "maxrss_kb": maxrss_kb,
     "maxrss_end_kb": peak_rss_kb(),
     "aws_sdk_loaded": aws_sdk_loaded,
