@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping, Union
 
+import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -15,6 +17,7 @@ from .layer import COMPATIBLE_RUNTIMES
 from .nag import acknowledge, resource_wildcard
 
 EXEC_WRAPPER_PATH = "/opt/coverage-instrument"
+_GRANT_ID = "CoverageUpload"
 LayerChoice = Union[lambda_.ILayerVersion, Mapping[str, lambda_.ILayerVersion]]
 
 
@@ -25,6 +28,7 @@ class CoverageInstrumentation(Construct):
     coverage = CoverageInstrumentation(self, "Coverage", bucket=bucket, layer=layer)
     coverage.instrument(my_function)                    # zero-code: the exec wrapper measures
     coverage.instrument(decorated, zero_code=False)     # the handler uses @coverage_handler
+    coverage.instrument_all(stack)                      # every Python function in a scope, at synth
     ```
 
     `layer` is one layer version or a mapping from architecture name (`arm64`, `x86_64`) to the
@@ -53,8 +57,22 @@ class CoverageInstrumentation(Construct):
     def layer_for(self, function: lambda_.Function) -> lambda_.ILayerVersion:
         """The layer version matching the function's architecture."""
         if isinstance(self.layer, Mapping):
-            return self.layer[function.architecture.name]
+            architecture = function.architecture.name
+            if architecture not in self.layer:
+                raise ValueError(
+                    f"{function.node.path} runs on {architecture}, and no coverage layer was given for it "
+                    f"(layers for: {', '.join(sorted(self.layer)) or 'none'})"
+                )
+            return self.layer[architecture]
         return self.layer
+
+    @staticmethod
+    def instrumented(function: lambda_.Function) -> bool:
+        return function.node.try_find_child(_GRANT_ID) is not None
+
+    def instrument_all(self, scope: Construct, *, zero_code: bool = True) -> None:
+        """Instrument every Python function under `scope` not instrumented yet, when the app synthesizes."""
+        cdk.Aspects.of(scope).add(_InstrumentPythonFunctions(self, zero_code))
 
     def upload_resources(self, function_name: str) -> list[str]:
         """The object ARNs a function called `function_name` may write: its raw files, its source manifests, blobs."""
@@ -73,6 +91,10 @@ class CoverageInstrumentation(Construct):
         environment: Mapping[str, str] | None = None,
     ) -> iam.Policy:
         """Add the layer, the `COVERAGE_*` env vars and the upload grant to `function`; returns the grant."""
+        if self.instrumented(function):
+            raise ValueError(f"{function.node.path} is already instrumented for coverage")
+        if function.runtime.family != lambda_.RuntimeFamily.PYTHON:
+            raise ValueError(f"{function.node.path} runs {function.runtime.name}: the coverage layer measures Python functions only")
         if function.role is None:
             raise ValueError(f"{function.node.path} has no execution role to grant the upload to")
         # checked by name here: a layer given by ARN carries no compatible runtimes for CDK to check
@@ -96,7 +118,7 @@ class CoverageInstrumentation(Construct):
         # and a statement naming the function inside it would be a dependency cycle.
         grant = iam.Policy(
             function,
-            "CoverageUpload",
+            _GRANT_ID,
             statements=[
                 iam.PolicyStatement(
                     sid="CoverageUploadOnly",
@@ -123,3 +145,20 @@ class CoverageInstrumentation(Construct):
             "Source blobs are content-addressed (sources/blobs/{sha256}) and shared across functions; the bucket policy denies any PutObject there without If-None-Match, so none is ever overwritten, and the reporter checks each blob's sha256.",
         )
         return grant
+
+
+@jsii.implements(cdk.IAspect)
+class _InstrumentPythonFunctions:
+    """The Aspect behind `instrument_all`: Python functions only, each once."""
+
+    def __init__(self, instrumentation: CoverageInstrumentation, zero_code: bool) -> None:
+        self.instrumentation = instrumentation
+        self.zero_code = zero_code
+
+    def visit(self, node: Construct) -> None:
+        if (
+            isinstance(node, lambda_.Function)
+            and node.runtime.family == lambda_.RuntimeFamily.PYTHON
+            and not CoverageInstrumentation.instrumented(node)
+        ):
+            self.instrumentation.instrument(node, zero_code=self.zero_code)

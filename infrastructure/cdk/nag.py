@@ -1,9 +1,11 @@
-"""cdk-nag (v3) wiring: the AwsSolutions pack as a validation plugin, and acknowledgments that carry a reason."""
+"""cdk-nag (v3) wiring: the AwsSolutions pack as a validation plugin, and acknowledgments that carry a reason.
+
+Acknowledgments are aws-cdk-lib's own validations API: the construct for users works without cdk-nag.
+"""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
-from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 PACK = "AwsSolutions"
@@ -11,6 +13,8 @@ PACK = "AwsSolutions"
 
 def add_checks(app: cdk.App) -> None:
     """Run AwsSolutions on every synth; a finding that is not acknowledged fails the synth."""
+    from cdk_nag import AwsSolutionsChecks  # only the project's own app needs it; acknowledgments do not
+
     # Also written into the template's Metadata (cdk_nag.rules_to_suppress), so the audit trail ships with it.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True))
 
