@@ -66,7 +66,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"[demo] {message}", file=terminal, flush=True)
 
-    demo(Path(args.out).resolve(), invocations=args.invocations, environments=args.environments, progress=progress)
+    try:
+        demo(Path(args.out).resolve(), invocations=args.invocations, environments=args.environments, progress=progress)
+    except TimeoutError as exc:
+        # The message names each stuck group, its files and its last combine; the pipeline log has the rest.
+        print(f"lambda-coverage: demo failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -78,7 +83,11 @@ def cmd_load_test(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"[load-test] {message}", file=terminal, flush=True)
 
-    report = load_test(args.tier, progress=progress, iterations=args.iterations, workers=args.workers)
+    try:
+        report = load_test(args.tier, progress=progress, iterations=args.iterations, workers=args.workers)
+    except TimeoutError as exc:
+        print(f"lambda-coverage: load test failed: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(report, indent=1))
     if not report["zero_loss"] or report["function_errors"]:
         print("lambda-coverage: LOSS DETECTED — raw files outside a manifest or combined data differing from its raw files", file=sys.stderr)

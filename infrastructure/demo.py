@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from coverage_wrapper import keys
 from coverage_wrapper.merge import Measurements, merge_data_files
@@ -145,13 +145,24 @@ def summary_table(summaries: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _quiet_pipeline_logs() -> None:
-    """The pipeline's Lambdas run in this process: keep their JSON logs and metrics out of the progress output."""
+@contextlib.contextmanager
+def pipeline_logs(log_file: Any) -> Iterator[None]:
+    """The pipeline's Lambdas run in this process and print their JSON logs (INFO: every intake decision, plan,
+    batch, commit and follow-up) to stdout, which the caller sends to `log_file`; the emulation's own log lines
+    go there too. Metrics stay off: they would repeat every count as JSON."""
     import logging
 
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    emulation = logging.getLogger("infrastructure")
+    emulation.setLevel(logging.INFO)
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    emulation.addHandler(handler)
+    try:
+        yield
+    finally:
+        emulation.removeHandler(handler)
 
 
 def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progress = print) -> list[dict]:
@@ -161,8 +172,7 @@ def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progr
     out.mkdir(parents=True, exist_ok=True)
     pipeline_log = out.parent / f"{out.name}.pipeline.log"
     with tempfile.TemporaryDirectory(prefix="lambda-coverage-demo-") as scratch, LocalAws() as aws, \
-            open(pipeline_log, "w") as log_file, contextlib.redirect_stdout(log_file):
-        _quiet_pipeline_logs()  # after the emulation set the pipeline's environment, before any handler loads
+            open(pipeline_log, "w") as log_file, contextlib.redirect_stdout(log_file), pipeline_logs(log_file):
         progress(f"local AWS emulation up at {aws.endpoint} (bucket {aws.bucket}); pipeline logs in {pipeline_log}")
         fleet = run_fleet(aws, Path(scratch), environments=environments, iterations=iterations, progress=progress)
         for error in fleet.errors:
@@ -230,13 +240,23 @@ def upload_to_report_seconds(aws: LocalAws, summaries: list[dict]) -> list[float
 TIERS = {"quick": (1, 2), "standard": (2, 3), "full": (5, 5)}
 
 
-def load_test(tier: str, progress: Progress = print, iterations: int | None = None, workers: int | None = None) -> dict[str, Any]:
-    """The seed's load-test tiers (iterations × workers) against the local emulation, with a zero-loss check."""
+def load_test(
+    tier: str,
+    progress: Progress = print,
+    iterations: int | None = None,
+    workers: int | None = None,
+    pipeline_log: Path | None = None,
+) -> dict[str, Any]:
+    """The seed's load-test tiers (iterations × workers) against the local emulation, with a zero-loss check.
+
+    The pipeline's logs go to `pipeline_log` (default ./load-test.pipeline.log), kept after the run.
+    """
     iterations = iterations or TIERS[tier][0]
     workers = workers or TIERS[tier][1]
+    pipeline_log = (pipeline_log or Path("load-test.pipeline.log")).resolve()
     with tempfile.TemporaryDirectory(prefix="lambda-coverage-load-") as scratch, LocalAws() as aws, \
-            open(Path(scratch) / "pipeline.log", "w") as log_file, contextlib.redirect_stdout(log_file):
-        _quiet_pipeline_logs()
+            open(pipeline_log, "w") as log_file, contextlib.redirect_stdout(log_file), pipeline_logs(log_file):
+        progress(f"local AWS emulation up at {aws.endpoint}; pipeline logs in {pipeline_log}")
         # Each tier iteration sends every example event ten times per environment.
         fleet = run_fleet(aws, Path(scratch), environments=workers, iterations=iterations * 10 * workers, flush_invocations=2, progress=progress)
         progress("waiting for the pipeline, then checking that nothing was lost")

@@ -49,6 +49,8 @@ FUNCTIONS: tuple[PipelineFunction, ...] = (
                      "Combine: merge one batch of raw files into a partial data file"),
     PipelineFunction("Commit", "services.combiner.handler.commit_handler", 1024, 300,
                      "Combine: fold partials into the combined data with S3 conditional writes"),
+    PipelineFunction("FollowUp", "services.combiner.handler.follow_up_handler", 256, 60,
+                     "Combine: name the window combine that takes the group's raw files still outside the manifest"),
     PipelineFunction("Report", "services.reporter.handler.report_handler", 1536, 300,
                      "Report: render a group's JSON, HTML, LCOV, Cobertura and summary"),
     PipelineFunction("Dashboard", "services.reporter.handler.dashboard_handler", 1024, 300,
@@ -75,7 +77,8 @@ class StateMachine:
 
 COMBINE_STATE_MACHINE_ARN = "CombineStateMachineArn"
 COMBINE = StateMachine("Combine", "STANDARD", "combine.asl.json",
-                       ("PlanFunctionArn", "MergeBatchFunctionArn", "CommitFunctionArn", "ReportFunctionArn", "DashboardFunctionArn"))
+                       ("PlanFunctionArn", "MergeBatchFunctionArn", "CommitFunctionArn", "FollowUpFunctionArn", "ReportFunctionArn",
+                        "DashboardFunctionArn"))
 INTAKE = StateMachine("Intake", "EXPRESS", "intake.asl.json", ("ValidateFunctionArn", COMBINE_STATE_MACHINE_ARN))
 STATE_MACHINES = (COMBINE, INTAKE)  # combine first: the intake's definition needs its ARN
 

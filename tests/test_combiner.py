@@ -32,13 +32,15 @@ def _run_combine(s3, settings, request: dict) -> list[dict]:
     planned = plan(s3, settings, CombineRequest.parse(request))
     commits = []
     for group in planned["groups"]:
-        outcomes = [
-            merge_batch(s3, settings, Group.from_dict(group), batch, group["rebuild"], f"{group['token']}-{index:05d}")
-            for index, batch in enumerate(group["batches"])
-        ]
-        partials = [o["partial_key"] for o in outcomes if o["partial_key"]]
-        commits.append(commit(s3, settings, Group.from_dict(group), partials, group["rebuild"]))
+        for index in group["batches"]:
+            merge_batch(s3, settings, Group.from_dict(group), group["token"], index, group["rebuild"])
+        commits.append(commit(s3, settings, Group.from_dict(group), group["token"], group["rebuild"]))
     return commits
+
+
+def _plan_group(s3, settings, function: str, version: str, mode: str = "window") -> dict:
+    request = {"function": function, "date": DATE, "version": version, "mode": mode}
+    return plan(s3, settings, CombineRequest.parse(request))["groups"][0]
 
 
 def _combined(s3, bucket, tmp_path: Path, function: str, version: str) -> tuple[dict, dict]:
@@ -78,21 +80,21 @@ def test_two_racing_combines_of_one_group_lose_nothing(corpus, s3, bucket, tmp_p
     _upload(s3, bucket, group_files)
     settings = _settings(bucket, batch_size=10)
     group = Group("orders", DATE, "v1")
-    planned = plan(s3, settings, CombineRequest.parse({"function": "orders", "date": DATE, "version": "v1", "mode": "window"}))
-    batches = planned["groups"][0]["batches"]
-    halves = [batches[0::2], batches[1::2]]
+    # Two combines planned the same files; each merges half the batches, then both commit at once.
+    plans = [_plan_group(s3, settings, "orders", "v1"), _plan_group(s3, settings, "orders", "v1")]
     start = threading.Barrier(2)
     errors = []
 
-    def combiner(name: str, my_batches: list) -> None:
+    def combiner(planned: dict, half: int) -> None:
         try:
-            partials = [merge_batch(s3, settings, group, b, False, f"{name}-{i}")["partial_key"] for i, b in enumerate(my_batches)]
+            for index in planned["batches"][half::2]:
+                merge_batch(s3, settings, group, planned["token"], index, False)
             start.wait()
-            commit(s3, settings, group, [p for p in partials if p], rebuild=False)
+            commit(s3, settings, group, planned["token"], rebuild=False)
         except Exception as exc:  # reported below: an assertion in a thread would pass silently
             errors.append(exc)
 
-    threads = [threading.Thread(target=combiner, args=(f"racer{i}", half)) for i, half in enumerate(halves)]
+    threads = [threading.Thread(target=combiner, args=(planned, half)) for half, planned in enumerate(plans)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -113,11 +115,11 @@ def test_merging_the_same_files_again_changes_nothing(corpus, s3, bucket, tmp_pa
     data_etag = s3.head_object(Bucket=bucket, Key=keys.combined_data_key(PREFIX, "users", DATE, "v2"))["ETag"]
 
     group = Group("users", DATE, "v2")
-    everything = {"after": "", "last": max(r.key for r in group_files)}
-    again = merge_batch(s3, settings, group, everything, True, "again-00000")
-    result = commit(s3, settings, group, [again["partial_key"]], rebuild=False)
+    again = _plan_group(s3, settings, "users", "v2", mode="rebuild")  # every raw file, merged ones too
+    merged = sum(merge_batch(s3, settings, group, again["token"], index, True)["merged"] for index in again["batches"])
+    result = commit(s3, settings, group, again["token"], rebuild=False)
 
-    assert again["merged"] == len(group_files)
+    assert merged == len(group_files)
     assert result["changed"] is False and result["added"] == 0
     after_data, after_manifest = _combined(s3, bucket, tmp_path, "users", "v2")
     assert after_data == before_data

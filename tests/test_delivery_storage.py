@@ -33,14 +33,17 @@ def _upload(s3, bucket, files) -> None:
         s3.upload_file(str(raw.path), bucket, raw.key)
 
 
-def _partials(s3, settings, name: str, batches: list[dict]) -> list[str]:
-    outcomes = [merge_batch(s3, settings, GROUP, batch, False, f"{name}-{i:05d}") for i, batch in enumerate(batches)]
-    return [o["partial_key"] for o in outcomes if o["partial_key"]]
+def _planned(s3, settings) -> dict:
+    request = {"mode": "window", "function": GROUP.function, "date": DATE, "version": GROUP.version}
+    return plan(s3, settings, CombineRequest.parse(request))["groups"][0]
 
 
-def _batches(s3, settings) -> list[dict]:
-    planned = plan(s3, settings, CombineRequest.parse({"mode": "rebuild", "function": GROUP.function, "date": DATE, "version": GROUP.version}))
-    return planned["groups"][0]["batches"]
+def _merge(s3, settings, planned: dict, half: int | None = None) -> str:
+    """Merge the plan's batches (every other one with `half`); the token to commit."""
+    indices = planned["batches"] if half is None else planned["batches"][half::2]
+    for index in indices:
+        merge_batch(s3, settings, GROUP, planned["token"], index, False)
+    return planned["token"]
 
 
 def _combined(s3, bucket, tmp_path: Path) -> tuple[dict, dict]:
@@ -70,9 +73,8 @@ def test_missing_objects_and_lost_conditional_writes_have_one_name_each(s3, buck
 def test_a_rival_commit_between_read_and_write_is_kept_by_the_one_that_loses(corpus, s3, bucket, tmp_path):
     _upload(s3, bucket, corpus)
     settings = _settings(bucket)
-    batches = _batches(s3, settings)
-    mine = _partials(s3, settings, "mine", batches[0::2])
-    theirs = _partials(s3, settings, "theirs", batches[1::2])
+    mine = _merge(s3, settings, _planned(s3, settings), half=0)
+    theirs = _merge(s3, settings, _planned(s3, settings), half=1)
     data_key = GROUP.data_key(PREFIX)
     # Just before this commit's conditional write of the data, the rival commits in full: S3 itself then
     # refuses the write (the data is not absent any more), and this commit must read the rival's data and merge again.
@@ -98,9 +100,8 @@ def test_every_commit_meeting_a_conflict_and_throttling_still_merges_each_file_o
     faults = FaultPolicy([commit_conflicts(), throttling(every=3)])
 
     with faults.attached(client):
-        for half in (0, 1):
-            batches = _batches(client, settings)
-            commit(client, settings, GROUP, _partials(client, settings, f"half{half}", batches[half::2]))
+        for half in (0, None):  # half of the files, then what is still pending
+            commit(client, settings, GROUP, _merge(client, settings, _planned(client, settings), half=half))
 
     assert faults.injected["s3:PreconditionFailed"] >= 4, "data and manifest of both commits each lost one write"
     assert faults.injected["s3:SlowDown"] >= 10
@@ -114,11 +115,12 @@ def test_every_commit_meeting_a_conflict_and_throttling_still_merges_each_file_o
 def test_a_commit_that_keeps_losing_gives_up_with_commit_conflict_and_keeps_its_partials(corpus, s3, bucket):
     _upload(s3, bucket, corpus[:4])
     settings = _settings(bucket)
-    partials = _partials(s3, settings, "stuck", _batches(s3, settings))
+    token = _merge(s3, settings, _planned(s3, settings))
+    partials = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=GROUP.partials_prefix(PREFIX, token))["Contents"]]
     always = FaultPolicy([S3Fault(412, "PreconditionFailed", key_matches("coverage.sqlite$", method="PUT"))])
 
     with always.attached(s3), pytest.raises(CommitConflict, match="another writer won 10 times in a row"):
-        commit(s3, settings, GROUP, partials)
+        commit(s3, settings, GROUP, token)
 
     assert always.injected["s3:PreconditionFailed"] == storage.CONDITIONAL_WRITES.attempts
     assert all(storage.head_object(s3, bucket, key) for key in partials), "the state machine's retry needs them"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -99,7 +100,16 @@ def test_daily_input_sweeps_every_group_of_the_date(aws, measured):
         ({"mode": "weekly", "date": DATE}, "mode must be one of"),
         ({"mode": "rebuild", "function": "orders"}, "date must be a calendar date"),
         ({"mode": "window", "function": "orders", "date": DATE, "version": "../x"}, "version must be"),
+        ([{"mode": "rebuild", "function": "orders", "date": DATE}], "the input must be a JSON object"),
+        (None, "the input must be a JSON object like {\"mode\": \"rebuild\", ...}, not null"),
+        (42, "not a number"),
+        ({"mode": "rebuild", "function": "f" * 200_000, "date": DATE}, "function must be 1-128 characters"),
+        ({"mode": "rebuild", "function": json.loads('{"a": ' * 200 + "1" + "}" * 200), "date": DATE}, "function must be"),
+        ({"mode": "window", "function": "orders", "version": "v1", "date": DATE, "window_end": "2999-12-31T00:00:00Z"},
+         "window_end 2999-12-31T00:00:00Z is more than one 2-second window ahead"),
+        ({"mode": "window", "function": "orders", "version": "v1", "date": DATE, "window_end": "soon"}, "window_end must be a UTC time"),
     ],
+    ids=["mode", "date", "version", "array", "null", "number", "long-name", "nested", "year-2999", "bad-window-end"],
 )
 def test_malformed_console_input_fails_the_execution_with_the_reason(aws, console_input, message):
     execution = aws.wait_for_execution(aws.start_combine(console_input), timeout=30)
@@ -108,6 +118,22 @@ def test_malformed_console_input_fails_the_execution_with_the_reason(aws, consol
     assert execution["error"] == "CombineFailed"
     cause = json.loads(execution["cause"])
     assert cause["errorType"] == "InvalidCombineInput" and message in cause["errorMessage"]
+    assert len(execution["cause"]) < 10_000, "the cause quotes what was sent, briefly"
+
+
+def test_unnamed_executions_get_a_uuid_and_unusable_input_is_refused_at_the_start(aws):
+    sfn = aws.client("stepfunctions")
+    request = json.dumps({"mode": "rebuild", "function": "nobody", "date": DATE})
+
+    first, second = (sfn.start_execution(stateMachineArn=aws.combine_state_machine_arn, input=request)["executionArn"] for _ in range(2))
+
+    assert first != second
+    for arn in (first, second):
+        uuid.UUID(arn.rsplit(":", 1)[1])
+        assert aws.wait_for_execution(arn, timeout=30)["status"] == "SUCCEEDED"
+    for unusable, reason in (("[" * 5000 + "]" * 5000, "nested deeper than"), ('{"mode": ', "Invalid State Machine Execution Input")):
+        with pytest.raises(sfn.exceptions.InvalidExecutionInput, match=reason):
+            sfn.start_execution(stateMachineArn=aws.combine_state_machine_arn, input=unusable)
 
 
 def _tasks(states: dict):

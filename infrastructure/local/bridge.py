@@ -8,21 +8,26 @@ the event as input, as the AWS rule target does.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from typing import Any
 
+from .faults import EventFaults
+
 _log = logging.getLogger(__name__)
 
 
 class EventBridgeToStepFunctions:
-    def __init__(self, sqs: Any, sfn: Any, queue_url: str, state_machine_arn: str) -> None:
+    def __init__(self, sqs: Any, sfn: Any, queue_url: str, state_machine_arn: str, faults: EventFaults | None = None) -> None:
         self.sqs = sqs
         self.sfn = sfn
         self.queue_url = queue_url
         self.state_machine_arn = state_machine_arn
+        self.faults = faults or EventFaults()
         self.delivered = 0
+        self.received = 0
         self.in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -57,14 +62,48 @@ class EventBridgeToStepFunctions:
 
     def _poll(self) -> None:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if self.faults.reverse:
+            messages.reverse()
         with self._lock:
             self.in_flight += len(messages)
         for message in messages:
+            self.received += 1
+            held = self.faults.delay_every and self.received % self.faults.delay_every == 0
             try:
-                # EventBridge names each execution it starts; moto would otherwise name them all "None".
-                self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input=message["Body"])
+                if held:
+                    # Late delivery (EventBridge retrying, say): the intake runs after the upload's window closed.
+                    with self._lock:
+                        self.in_flight += 1
+                    timer = threading.Timer(self.faults.delay_seconds, self._deliver_late, args=(message["Body"],))
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    self._deliver(message["Body"])
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                self.delivered += 1
             finally:
                 with self._lock:
                     self.in_flight -= 1
+
+    def _deliver(self, body: str) -> None:
+        # EventBridge names each execution it starts; moto would otherwise name them all "None".
+        for _ in range(2 if self.faults.duplicate else 1):
+            self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input=body)
+            self.delivered += 1
+        _log.info("intake started for %s", _object_key(body))
+
+    def _deliver_late(self, body: str) -> None:
+        try:
+            if not self._stopping.is_set():
+                self._deliver(body)
+        except Exception:  # a late delivery that fails is logged like a failed poll
+            _log.exception("late delivery failed")
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def _object_key(body: str) -> str:
+    try:
+        return str(json.loads(body)["detail"]["object"]["key"])
+    except (ValueError, KeyError, TypeError):
+        return "?"

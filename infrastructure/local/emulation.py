@@ -21,6 +21,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from .. import pipeline
 from . import moto_compat
 from .bridge import EventBridgeToStepFunctions
+from .faults import FaultPolicy
 from .lambda_router import ACCOUNT, LambdaRouter, function_arn
 
 REGION = "us-east-1"
@@ -60,8 +61,10 @@ class LocalAws:
         window_seconds: int = LOCAL_WINDOW_SECONDS,
         port: int = 0,
         host: str = "127.0.0.1",
+        faults: FaultPolicy | None = None,
     ) -> None:
         suffix = uuid.uuid4().hex[:8]
+        self.faults = faults
         self.bucket = bucket or f"lambda-coverage-local-{suffix}"
         self.prefix = keys.normalize_prefix(prefix)
         self.window_seconds = window_seconds
@@ -97,7 +100,7 @@ class LocalAws:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         moto_compat.install()
-        self.router = LambdaRouter(DomainDispatcherApplication(create_backend_app), pipeline.FUNCTIONS, REGION)
+        self.router = LambdaRouter(DomainDispatcherApplication(create_backend_app), pipeline.FUNCTIONS, REGION, self.faults)
         self._server = make_server(self._host, self._requested_port, self.router, threaded=True, request_handler=_QuietHandler)
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
         self._server_thread.start()
@@ -194,16 +197,19 @@ class LocalAws:
         rule = f"lambda-coverage-raw-object-created-{self._suffix}"
         events.put_rule(Name=rule, EventPattern=json.dumps(pipeline.raw_object_created_pattern(self.bucket, self.prefix)))
         events.put_targets(Rule=rule, Targets=[{"Id": "intake-bridge", "Arn": queue_arn}])
-        self._bridge = EventBridgeToStepFunctions(sqs, sfn, queue_url, self.intake_state_machine_arn)
+        self._bridge = EventBridgeToStepFunctions(sqs, sfn, queue_url, self.intake_state_machine_arn, self.faults.events if self.faults else None)
         self._bridge.start()
 
     # -- driving the pipeline --------------------------------------------------------------------
 
     def start_combine(self, execution_input: Any, name: str | None = None) -> str:
-        """Start the combine state machine with any input (as from the console); its execution ARN."""
-        # AWS names an unnamed execution with a UUID; moto would name every one "None".
+        """Start the combine state machine with any input (as from the console); its execution ARN.
+
+        Unnamed, like `aws stepfunctions start-execution` without `--name`: the emulation names it with a UUID as AWS does.
+        """
+        named = {"name": name} if name else {}
         return self.client("stepfunctions").start_execution(
-            stateMachineArn=self.combine_state_machine_arn, name=name or str(uuid.uuid4()), input=json.dumps(execution_input)
+            stateMachineArn=self.combine_state_machine_arn, input=json.dumps(execution_input), **named
         )["executionArn"]
 
     def start_rebuild(self, function: str, date: str, version: str | None = None) -> str:
@@ -262,7 +268,11 @@ class LocalAws:
         return set(json.loads(body.read()).get("raw_keys", []))
 
     def wait_until_idle(self, timeout: float = 120) -> None:
-        """Block until no event is queued, no execution runs, and every raw file is in a combined manifest."""
+        """Block until no event is queued, no execution runs, and every raw file is in a combined manifest.
+
+        On timeout the error names each stuck group, its files outside the manifest, and the last combine
+        execution that covered the group with its status and cause.
+        """
         deadline = time.monotonic() + timeout
         while True:
             running = [e["executionArn"] for e in self.executions() if e["status"] == "RUNNING"]
@@ -277,10 +287,42 @@ class LocalAws:
                     return
                 continue
             if time.monotonic() > deadline:
+                pending = pending or self.unmerged_raw_keys()
                 raise TimeoutError(
-                    f"pipeline not idle after {timeout} s: {len(running)} running executions, "
-                    f"bridge busy={bridge_busy}, raw files outside a manifest: {pending[:5]}"
+                    f"pipeline not idle after {timeout} s: {len(running)} running executions, bridge busy={bridge_busy}, "
+                    f"{len(pending)} raw files outside a manifest" + "".join(f"\n  {line}" for line in self.stuck_groups(pending))
                 )
             time.sleep(0.2)
 
+    def stuck_groups(self, pending: list[str], limit: int = 5) -> list[str]:
+        """One line per group with raw files outside its manifest: the files, and its last combine's status and cause."""
+        by_group: dict[tuple[str, str, str], list[str]] = {}
+        for key in pending:
+            raw = keys.parse_raw_key(key, self.prefix)
+            by_group.setdefault(raw.group if raw else ("?", "?", "?"), []).append(key)
+        sfn = self.client("stepfunctions")
+        described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in self.executions(self.combine_state_machine_arn)]
+        lines = []
+        for (function, date, version), group_keys in sorted(by_group.items())[:limit]:
+            covering = sorted((d for d in described if _covers(d.get("input"), function, date, version)), key=lambda d: d["startDate"])
+            if covering:
+                last = covering[-1]
+                cause = f", {last.get('error')}: {str(last.get('cause'))[:400]}" if last.get("error") else ""
+                latest = f"last combine {last['name']} {last['status']} (started {last['startDate']:%H:%M:%S}{cause})"
+            else:
+                latest = "no combine execution ever covered it"
+            lines.append(f"group {function}/{date}/{version}: {len(group_keys)} files {group_keys[:3]}; {len(covering)} combines, {latest}")
+        return lines
 
+
+def _covers(execution_input: Any, function: str, date: str, version: str) -> bool:
+    """Whether a combine execution's input takes this group (a window or rebuild of it, or the daily sweep of its date)."""
+    try:
+        request = json.loads(execution_input or "null")
+    except ValueError:
+        return False
+    if not isinstance(request, dict) or request.get("date") != date:
+        return False
+    if request.get("mode") == "daily":
+        return True
+    return request.get("function") == function and request.get("version") in (None, version)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import unquote
 
 from ..pipeline import PipelineFunction
+from .faults import FaultPolicy
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 ACCOUNT = "123456789012"
@@ -51,8 +52,9 @@ def _function_name(path_segment: str) -> str:
 class LambdaRouter:
     """Routes `POST /2015-03-31/functions/{name}/invocations` to handlers; everything else to `backend`."""
 
-    def __init__(self, backend: Callable, functions: Iterable[PipelineFunction], region: str) -> None:
-        self.backend = backend
+    def __init__(self, backend: Callable, functions: Iterable[PipelineFunction], region: str, faults: FaultPolicy | None = None) -> None:
+        self.faults = faults
+        self.backend = faults.wsgi(backend) if faults else backend
         self.region = region
         self.functions: dict[str, PipelineFunction] = {f.function_name: f for f in functions}
         self.invocations: dict[str, int] = {}
@@ -83,15 +85,26 @@ class LambdaRouter:
             deadline_ms=int((time.time() + function.timeout_seconds) * 1000),
         )
         headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")]
+        fault = self.faults.lambda_fault(name) if self.faults else None
+        if fault is not None and not fault.after and not fault.delay_seconds:
+            return self._error(headers, fault.error_type, f"injected: {name} failed before running")
         try:
             event = json.loads(payload or b"{}")
             result = _resolve(function.handler)(event, context)
             body = json.dumps(result).encode()
         except Exception as exc:
             # Lambda's shape for an unhandled error: the state machine's Retry/Catch see errorType.
-            error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": traceback.format_exc().splitlines()}
-            return "200 OK", headers + [("X-Amz-Function-Error", "Unhandled")], json.dumps(error).encode()
+            return self._error(headers, type(exc).__name__, str(exc), traceback.format_exc().splitlines())
+        if fault is not None and fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        elif fault is not None:
+            return self._error(headers, fault.error_type, f"injected: {name} did its work, then its answer was lost")
         return "200 OK", headers, body
+
+    @staticmethod
+    def _error(headers: list[tuple[str, str]], error_type: str, message: str, stack: list[str] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+        error = {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+        return "200 OK", headers + [("X-Amz-Function-Error", "Unhandled")], json.dumps(error).encode()
 
 
 def _resolve(dotted: str) -> Callable:

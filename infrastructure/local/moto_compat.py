@@ -1,8 +1,9 @@
-"""Gaps of moto's Step Functions interpreter closed for the emulation, so the ASL stays exactly what AWS runs."""
+"""Gaps of moto's Step Functions closed for the emulation, so the ASL stays exactly what AWS runs and clients see AWS's behaviour."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 _installed = False
@@ -15,7 +16,7 @@ _START_EXECUTION_PARAMETERS = {"StateMachineArn": "stateMachineArn", "Input": "i
 
 
 def install() -> None:
-    """Idempotent: patch the interpreter's StepFunctions task to translate startExecution parameters."""
+    """Idempotent: translate the interpreter's startExecution parameters; name unnamed executions with a UUID as AWS does."""
     global _installed
     with _lock:
         if _installed:
@@ -34,4 +35,106 @@ def install() -> None:
                         parameters[boto_name] = parameters.pop(documented)
 
         StateTaskServiceSfn._normalise_parameters = normalise_parameters
+        _name_unnamed_executions()
+        _fail_distributed_maps_over_their_tolerance()
         _installed = True
+
+
+def _fail_distributed_maps_over_their_tolerance() -> None:
+    """moto's Distributed Map counts failed child executions but succeeds anyway (its ToleratedFailure fields
+    "have no effect"); AWS fails the Map with States.ExceedToleratedFailureThreshold when more children fail
+    than ToleratedFailureCount/Percentage allow (none by default), and the state's Catch then decides."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = DistributedIterationComponent._map_run
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        original(self, env, eval_input)
+        record = eval_input.map_run_record
+        counter = record.item_counter
+        failed = counter.failed.get() + counter.timed_out.get() + counter.aborted.get()
+        total = max(1, counter.total.get())
+        if failed > (record.tolerated_failure_count or 0) or 100.0 * failed / total > (record.tolerated_failure_percentage or 0.0):
+            error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            cause = f"The specified tolerated failure threshold was exceeded: {failed} of {counter.total.get()} child executions failed"
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=error.to_name(), cause=cause)),
+                )
+            )
+
+    DistributedIterationComponent._map_run = map_run
+
+
+def _name_unnamed_executions() -> None:
+    """moto names every execution started without a name "None", so the second unnamed start of a state machine
+    fails with ExecutionAlreadyExists; AWS gives each a UUID. moto also answers malformed input with an error
+    without a code; AWS answers InvalidExecutionInput."""
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    for backend in (StepFunctionBackend, StepFunctionsParserBackend):
+        original = backend.__dict__["start_execution"]
+
+        def start_execution(self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, *args: Any,
+                            _original: Any = original, **kwargs: Any) -> Any:
+            check_execution_input(execution_input)
+            return _original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, *args, **kwargs)
+
+        backend.start_execution = start_execution
+
+
+MAX_INPUT_BYTES = 256 * 1024
+# moto's interpreter copies state data recursively and fails deeper than about 500 levels with a RecursionError
+# (States.Runtime); the emulation refuses such input at the start instead, with AWS's error name.
+MAX_INPUT_DEPTH = 256
+
+
+def check_execution_input(execution_input: str | None) -> None:
+    """Raise InvalidExecutionInput (as StartExecution on AWS) for input that is not JSON, too large, or nested too deep."""
+    import json
+
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+
+    if execution_input is None:
+        return
+    if len(execution_input.encode()) > MAX_INPUT_BYTES:
+        raise InvalidExecutionInput(f"Invalid State Machine Execution Input: the input is over {MAX_INPUT_BYTES} bytes")
+    if _nesting_depth(execution_input) > MAX_INPUT_DEPTH:
+        raise InvalidExecutionInput(f"Invalid State Machine Execution Input: nested deeper than {MAX_INPUT_DEPTH} levels")
+    try:
+        json.loads(execution_input)
+    except ValueError as exc:
+        raise InvalidExecutionInput(f"Invalid State Machine Execution Input: {exc}") from None
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text, found without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

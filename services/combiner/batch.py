@@ -1,4 +1,4 @@
-"""Merging one batch of raw files (one Map iteration) into a partial data file in S3."""
+"""Merging one batch of raw files (one child execution of the Distributed Map) into a partial data file in S3."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services import storage
 from services.uploader.quarantine import quarantine_object
 from services.settings import PipelineSettings
 
-from .plan import Group, manifest_raw_keys
+from .plan import Group, manifest_raw_keys, read_batch
 from .provenance import is_merged, write_provenance
 
 
@@ -45,15 +45,9 @@ def fetch_raw(s3: Any, settings: PipelineSettings, key: str, local: str) -> tupl
     return metadata, None
 
 
-def merge_batch(
-    s3: Any,
-    settings: PipelineSettings,
-    group: Group,
-    batch: dict[str, Any],
-    rebuild: bool,
-    partial_name: str,
-) -> dict[str, Any]:
-    """Merge the batch's raw files into the partial `partial_name`; bad files are quarantined, never skipped."""
+def merge_batch(s3: Any, settings: PipelineSettings, group: Group, token: str, index: int, rebuild: bool) -> dict[str, Any]:
+    """Merge batch `index` of the combine `token` into its partial; bad files are quarantined, never skipped."""
+    batch = read_batch(s3, settings, group, token, index)
     listed = batch_objects(s3, settings, group, batch.get("after", ""), batch["last"])
     if not rebuild:
         # A key already merged is merged again only when it was uploaded again with other content.
@@ -64,12 +58,12 @@ def merge_batch(
     with tempfile.TemporaryDirectory(prefix="merge-") as scratch:
         local_to_key: dict[str, str] = {}
         metadata_of: dict[str, dict[str, str]] = {}
-        for index, key in enumerate(wanted):
+        for position, key in enumerate(wanted):
             raw = keys.parse_raw_key(key, settings.prefix)
             if raw is None or raw.group != (group.function, group.date, group.version):
                 outcome["quarantined"] += _quarantine(s3, settings, key, Rejection("off_scheme_key", "the key does not follow the raw key scheme"))
                 continue
-            local = os.path.join(scratch, f"{index:06d}.coverage")
+            local = os.path.join(scratch, f"{position:06d}.coverage")
             fetched = fetch_raw(s3, settings, key, local)
             if fetched is None:
                 outcome["missing"] += 1
@@ -86,7 +80,7 @@ def merge_batch(
             outcome["quarantined"] += _quarantine(s3, settings, key, rejection, metadata_of[key])
         if result.merged:
             write_provenance(partial_local, {(local_to_key[p], listed[local_to_key[p]]) for p in result.merged})
-            target = keys.partial_key(settings.prefix, group.function, group.date, group.version, partial_name)
+            target = group.partial_key(settings.prefix, token, index)
             storage.upload_file(s3, settings.bucket, target, partial_local)
             outcome["partial_key"] = target
             outcome["merged"] = len(result.merged)

@@ -14,6 +14,7 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any
 
+from coverage_wrapper import keys
 from coverage_wrapper.merge import Measurements, merge_data_files
 
 from services import storage
@@ -29,15 +30,15 @@ class CommitConflict(storage.Conflict):
     """Other combines kept winning the conditional write; the state machine retries the whole task."""
 
 
-def commit(
-    s3: Any,
-    settings: PipelineSettings,
-    group: Group,
-    partial_keys: list[str],
-    rebuild: bool = False,
-) -> dict[str, Any]:
-    """Fold the partials into the group's combined data; with `rebuild`, the partials replace it."""
+def commit(s3: Any, settings: PipelineSettings, group: Group, token: str, rebuild: bool = False) -> dict[str, Any]:
+    """Fold the partials of the combine `token` into the group's combined data; with `rebuild`, they replace it.
+
+    `report` in the result says whether the group's reports must be rendered: the data changed, or
+    its reports are older than the data (a commit whose answer was lost, then retried, finds its own
+    work done and must still get it reported).
+    """
     data_key = group.data_key(settings.prefix)
+    partial_keys = list(storage.list_keys(s3, settings.bucket, group.partials_prefix(settings.prefix, token)))
     with tempfile.TemporaryDirectory(prefix="commit-") as scratch:
         partials = []
         partial_raw: set[RawObject] = set()
@@ -77,9 +78,19 @@ def commit(
 
         # Losing the race means another combine committed first: read its data and merge again.
         outcome = storage.retry_on_conflict(attempt, data_key, exhausted=CommitConflict)
-    for key in partial_keys:
+    for key in partial_keys + [group.batches_key(settings.prefix, token)]:
         storage.delete_object(s3, settings.bucket, key)
+    outcome["report"] = outcome["changed"] or _reports_stale(s3, settings, group)
     return {**group.as_dict(), **outcome}
+
+
+def _reports_stale(s3: Any, settings: PipelineSettings, group: Group) -> bool:
+    """True when the group has combined data and its summary.json is missing or not newer than that data."""
+    data = storage.head_object(s3, settings.bucket, group.data_key(settings.prefix))
+    if data is None:
+        return False
+    summary = storage.head_object(s3, settings.bucket, keys.combined_prefix(settings.prefix, group.function, group.date, group.version) + "summary.json")
+    return summary is None or summary["LastModified"] <= data["LastModified"]
 
 
 def _merge_raw(s3: Any, settings: PipelineSettings, raw_objects: list[RawObject], into: Measurements, scratch: str) -> set[RawObject]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,55 +14,8 @@ from coverage_wrapper.validation import Rejection, validate_data_file
 
 from .quarantine import quarantine_object
 from services import storage
+from services.combiner.request import CombineWindow, window_for
 from services.settings import PipelineSettings
-
-_EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-@dataclass(frozen=True)
-class CombineWindow:
-    """The combine a valid upload belongs to: its group and the time window it arrived in."""
-
-    function: str
-    date: str
-    version: str
-    index: int
-    seconds: int
-
-    @property
-    def ends_at(self) -> str:
-        end = datetime.fromtimestamp((self.index + 1) * self.seconds, tz=timezone.utc)
-        return end.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    @property
-    def execution_name(self) -> str:
-        """Deterministic per (function, date, version, window): a burst of uploads names one execution.
-
-        Readable parts are cut to fit the 80-character limit, so a digest of the full values keeps
-        two long function names that share a beginning apart.
-        """
-        identity = "\0".join((self.function, self.date, self.version, str(self.index)))
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
-        readable = f"{self.function[:24]}-{self.date}-{self.version[:12]}-w{self.index}"
-        return f"{_EXECUTION_NAME_UNSAFE.sub('_', readable)}-{digest}"[:80]
-
-    def combine_input(self) -> dict[str, str]:
-        # Every upload of the window must produce this exact input: Step Functions treats a repeated
-        # name with identical input as the same execution.
-        return {
-            "mode": "window",
-            "function": self.function,
-            "date": self.date,
-            "version": self.version,
-            "window_end": self.ends_at,
-        }
-
-
-def window_for(raw: keys.RawKey, now: float, window_seconds: int) -> CombineWindow:
-    """The window of the validation time, not of the upload: the object exists before `now`, and
-    that window's combine only lists raw files after the window ends, so it always sees this file
-    even when its execution was started by an earlier upload."""
-    return CombineWindow(raw.function, raw.date, raw.version, int(now // window_seconds), window_seconds)
 
 
 @dataclass
