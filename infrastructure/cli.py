@@ -190,6 +190,45 @@ def _local_reports(data_path: Path, source_root: Path, out: Path, measured: set[
     return {"percent": summary.get("percent"), "covered": summary.get("covered"), "statements": summary.get("statements"), "html": str(out / "html" / "index.html")}
 
 
+def _diff_versions(versions: list[str], function: str, old: str | None, new: str | None) -> tuple[str, str]:
+    """--from/--to as given; a missing one from the function's versions in deployment order (latest two by default)."""
+    if old and new:
+        return old, new
+    if new:
+        earlier = versions[: versions.index(new)] if new in versions else []
+        if not earlier:
+            raise SystemExit(f"lambda-coverage: no code version of {function} is older than {new}; pass --from")
+        return earlier[-1], new
+    newer = [v for v in versions if v != old]
+    if old and newer:
+        return old, newer[-1]
+    if not old and len(versions) >= 2:
+        return versions[-2], versions[-1]
+    known = ", ".join(versions) or "none"
+    raise SystemExit(f"lambda-coverage: {function} needs two code versions to compare (known: {known}); pass --from and --to")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Print the version diff of a function as JSON (what `{p}reports/diff/` holds for the latest two)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from coverage_wrapper.keys import normalize_prefix
+    from services.reporter.diff import NoVersionData, version_diff
+    from services.reporter.function_index import known_versions
+
+    prefix = normalize_prefix(args.prefix)
+    try:
+        s3 = _client("s3", args.endpoint)
+        bucket = args.bucket or _find_bucket(args.endpoint, prefix)
+        old, new = _diff_versions(known_versions(s3, bucket, prefix, args.function), args.function, args.from_version, args.to_version)
+        diff = version_diff(s3, bucket, prefix, args.function, old, new)
+    except (NoVersionData, ValueError) as exc:
+        raise SystemExit(f"lambda-coverage: {exc}")
+    except (BotoCoreError, ClientError) as exc:
+        raise SystemExit(f"lambda-coverage: cannot read the coverage bucket ({exc}); check --endpoint, --bucket and credentials")
+    print(json.dumps(diff, indent=1))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lambda-coverage", description=__doc__)
     verbs = root.add_subparsers(dest="verb", required=True)
@@ -235,6 +274,15 @@ def parser() -> argparse.ArgumentParser:
     combine.add_argument("--out", required=True, help="folder for coverage.sqlite (and reports with --source-root)")
     combine.add_argument("--source-root", help="render JSON/HTML/LCOV/Cobertura reports from these sources")
     combine.set_defaults(run=cmd_combine)
+
+    diff = verbs.add_parser("diff", help="what one code version of a function executes that another does not (JSON)")
+    diff.add_argument("--function", required=True)
+    diff.add_argument("--from", dest="from_version", help="older code version (default: the one before --to)")
+    diff.add_argument("--to", dest="to_version", help="newer code version (default: the latest)")
+    diff.add_argument("--endpoint", help="the local emulation's endpoint; omit for AWS")
+    diff.add_argument("--bucket", help="coverage bucket (default: the one holding a dashboard)")
+    diff.add_argument("--prefix", default="coverage/")
+    diff.set_defaults(run=cmd_diff)
     return root
 
 

@@ -16,6 +16,9 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;width:80px;height:8px;background:#eee;border-radius:4px;margin-left:.4rem;vertical-align:middle}
 .bar span{display:block;height:8px;border-radius:4px}.muted{color:#8c959f}a{color:#0969da}
 code{font-size:.85rem}code,.nowrap{white-space:nowrap}.wrap code{white-space:normal;word-break:break-all}
+h3{font-size:1rem;margin:1.25rem 0 .35rem}.scroll{overflow-x:auto}nav.top{margin-bottom:1rem}
+table.lines td:last-child code{white-space:pre}
+@media (max-width:600px){body{margin:1rem}}
 """
 
 
@@ -259,3 +262,108 @@ def daily_page(rollup: dict) -> str:
         f"{_group_rows(('..', '..'), rollup.get('groups', []))}</tbody></table>"
     )
     return _page(f"Coverage on {rollup.get('date')}", body)
+
+
+# -- navigation added to coverage.py's pages -------------------------------------------------------
+
+_REPORT_NAV_STYLE = (
+    "font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;padding:6px 12px;background:#f6f8fa;"
+    "border-bottom:1px solid #d1d9e0;color:#1f2328"
+)
+
+
+def report_navigation(function: str, up: tuple[str, ...]) -> str:
+    """Links from a group's report to the dashboard and to its function's page (its other days and versions)."""
+    return (
+        f'<nav class="lc-nav" style="{_REPORT_NAV_STYLE}"><a href="{href(*up, "reports", "index.html")}">Dashboard</a> · '
+        f'<a href="{href(*up, "reports", "functions", function + ".html")}">{esc(function)}: other days and versions</a></nav>'
+    )
+
+
+def add_report_navigation(html_dir: str, function: str) -> None:
+    """Put the navigation at the top of every HTML page of a group's report ({p}combined/f/d/v/html/)."""
+    import os
+    import re
+
+    nav = report_navigation(function, ("..",) * 5)
+    for name in os.listdir(html_dir) if os.path.isdir(html_dir) else ():
+        if not name.endswith(".html"):
+            continue
+        path = os.path.join(html_dir, name)
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        text, count = re.subn(r"(<body\b[^>]*>)", lambda m: m.group(1) + nav, text, count=1)
+        if count:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+
+# -- version diff ---------------------------------------------------------------------------------
+
+
+def _diff_files(entries: list[dict], version: str) -> str:
+    if not entries:
+        return '<p class="muted">nothing</p>'
+    parts = []
+    for entry in entries:
+        status = "file not executed before" if not entry.get("file_ran_before") else ""
+        if not entry.get("file_in_other_version"):
+            status = "file not in the other version"
+        rows = "".join(
+            f'<tr><td class="num">{esc(line.get("line"))}</td><td><code>{esc(line.get("text"))}</code></td></tr>'
+            for line in entry.get("lines", [])
+        )
+        parts.append(
+            f'<h3><code>{esc(entry.get("path"))}</code> <span class="meta">{len(entry.get("lines", []))} line(s)'
+            f'{" · " + esc(status) if status else ""}</span></h3>'
+            f'<div class="scroll"><table class="lines"><thead><tr><th>Line in {esc(version)}</th><th>Code</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
+        )
+    return "\n".join(parts)
+
+
+def diff_page(diff: dict) -> str:
+    """The version diff at {p}reports/diff/{function}/{from}/{to}.html."""
+    function, old, new = diff["function"], diff["from"], diff["to"]
+    up = ("..", "..", "..")
+    dates = diff.get("dates") or {}
+
+    def seen(version: str) -> str:
+        days = dates.get(version) or []
+        return f"{esc(days[0])} to {esc(days[-1])}, {len(days)} day(s)" if days else "no days"
+
+    missing = "".join(
+        f"<tr><td><code>{esc(e.get('path'))}</code></td><td><code>{esc(e.get('version'))}</code></td><td>{esc(e.get('reason'))}</td></tr>"
+        for e in diff.get("without_source", [])
+    )
+    started, stopped = diff["started"], diff["stopped"]
+    body = (
+        f"{_navigation(up, function)}"
+        f"<h1>What changed in execution: <code>{esc(function)}</code></h1>"
+        f'<p class="meta"><code>{esc(old)}</code> ({seen(old)}) → <code>{esc(new)}</code> ({seen(new)}) · '
+        f'generated {esc(diff.get("generated_at"))} · <a href="{href(new + ".json")}">JSON</a></p>'
+        '<p class="note">Lines are matched by file path and text (indentation ignored), so code that only moved is '
+        "not listed. A version's lines are every line any invocation ran on any day of that version.</p>"
+        f'<h2 id="started">Executed by <code>{esc(new)}</code>, not by <code>{esc(old)}</code></h2>'
+        f'<p class="meta">{started["line_count"]} line(s) in {len(started["lines"])} file(s); '
+        f'{len(started["files"])} file(s) executed now that did not run before</p>'
+        f"{_diff_files(started['lines'], new)}"
+        f'<h2 id="stopped">Executed by <code>{esc(old)}</code>, not by <code>{esc(new)}</code></h2>'
+        f'<p class="meta">{stopped["line_count"]} line(s) in {len(stopped["lines"])} file(s); '
+        f'{len(stopped["files"])} file(s) no longer executed</p>'
+        f"{_diff_files(stopped['lines'], old)}"
+        + (
+            '<h2 id="without-source">Files without source</h2><p class="meta">Their lines cannot be matched by text.</p>'
+            f'<div class="scroll"><table><thead><tr><th>File</th><th>Version</th><th>Why</th></tr></thead><tbody>{missing}</tbody></table></div>'
+            if missing else ""
+        )
+    )
+    return _page(f"Version diff of {function}: {old} → {new}", body)
+
+
+def _navigation(up: tuple[str, ...], function: str | None = None) -> str:
+    """The links at the top of the reporter's own pages; `up` leads from the page to {p}reports/."""
+    links = [f'<a href="{href(*up, "index.html")}">Dashboard</a>']
+    if function is not None:
+        links.append(f'<a href="{href(*up, "functions", function + ".html")}">{esc(function)}</a>')
+    return f'<nav class="top">{" · ".join(links)}</nav>'

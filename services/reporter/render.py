@@ -20,6 +20,8 @@ from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Reject
 from services import storage
 
 from . import pages
+from .diff import executed_lines
+from .function_index import record_report
 from .sources import SourceSnapshot, materialize_sources
 
 COMBINED_DATA = "coverage.sqlite"
@@ -389,7 +391,8 @@ def _measured_paths(data_path: str) -> list[str]:
 
 
 def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
-    """Read a group's combined data and source snapshot from S3, write all its reports beside the data; the summary."""
+    """Read a group's combined data and source snapshot from S3, write all its reports beside the data, and
+    record the group in its function's index (with its version's executed lines and diff); the summary."""
     base = keys.combined_prefix(prefix, *group.parts)
     with tempfile.TemporaryDirectory(prefix="report-") as work:
         data_path = os.path.join(work, "combined.sqlite")
@@ -409,4 +412,6 @@ def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefi
         summary = build_reports(data_path, snapshot, out_dir, group, path_prefix, raw_files)
         uploaded = _upload_tree(client, bucket, base, out_dir)
         _remove_stale_html(client, bucket, base + HTML_DIR, set(uploaded))
+        executed = executed_lines(data_path)
+    record_report(client, bucket, prefix, summary, executed, utc_now())
     return summary

@@ -82,6 +82,22 @@ def read_manifest(client: Any, bucket: str, prefix: str, function: str, version:
     return document["files"], ""
 
 
+def read_blob(client: Any, bucket: str, prefix: str, sha256: str) -> tuple[bytes | None, str]:
+    """A source file's bytes, verified against its sha256; or None and why not."""
+    try:
+        response = storage.get_object(client, bucket, keys.source_blob_key(prefix, sha256))
+    except storage.NotFound:
+        return None, BLOB_MISSING
+    if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:
+        return None, TOO_LARGE
+    content = response["Body"].read(MAX_SOURCE_BYTES + 1)
+    if len(content) > MAX_SOURCE_BYTES:
+        return None, TOO_LARGE
+    if hashlib.sha256(content).hexdigest() != sha256:
+        return None, BLOB_MISMATCH
+    return content, ""
+
+
 def materialize_sources(
     client: Any,
     bucket: str,
@@ -121,17 +137,9 @@ def materialize_sources(
 
     def fetch(item: tuple[str, str]) -> tuple[str, str | None, str | None]:
         path, sha256 = item
-        try:
-            response = storage.get_object(client, bucket, keys.source_blob_key(prefix, sha256))
-        except storage.NotFound:
-            return path, None, BLOB_MISSING
-        if int(response.get("ContentLength", 0)) > MAX_SOURCE_BYTES:
-            return path, None, TOO_LARGE
-        content = response["Body"].read(MAX_SOURCE_BYTES + 1)
-        if len(content) > MAX_SOURCE_BYTES:
-            return path, None, TOO_LARGE
-        if hashlib.sha256(content).hexdigest() != sha256:
-            return path, None, BLOB_MISMATCH
+        content, problem = read_blob(client, bucket, prefix, sha256)
+        if content is None:
+            return path, None, problem
         target = os.path.join(root, *(path_prefix + path).split("/"))
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
