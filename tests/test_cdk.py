@@ -340,8 +340,18 @@ def test_state_machines_may_invoke_only_their_functions_and_intake_may_start_com
         if machine.logical_name == "Intake":
             assert [s["Resource"] for s in starts] == [{"Ref": _state_machine(raw, stack, "Combine")[0]}]
         else:
-            assert starts == []
+            # Combine starts only itself (follow-ups, the Distributed Map's children) and watches only its children.
+            name = _state_machine(raw, stack, "Combine")[1]["StateMachineName"]
+            assert name == f"{machine.state_machine_name}-{stack.stack_name}"
+            assert [_arn_text(s["Resource"]) for s in starts] == [f"arn:{{AWS::Partition}}:states:{{AWS::Region}}:{{AWS::AccountId}}:stateMachine:{name}"]
+            children = [s for s in statements if "states:DescribeExecution" in _as_list(s["Action"])]
+            assert [_arn_text(s["Resource"]) for s in children] == [f"arn:{{AWS::Partition}}:states:{{AWS::Region}}:{{AWS::AccountId}}:execution:{name}/*"]
+            assert _as_list(children[0]["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
         assert not [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
+
+
+def _arn_text(resource) -> str:
+    return "".join(p if isinstance(p, str) else "{" + next(iter(p.values())) + "}" for p in resource["Fn::Join"][1])
 
 
 @pytest.mark.parametrize(

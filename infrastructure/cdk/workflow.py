@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -185,9 +185,13 @@ class Workflow(Construct):
             substitutions = pipeline.definition_substitutions(function_arns, combine_arn)
             needed = pipeline.placeholders(machine)
             log_group = logs.LogGroup(self, f"{machine.logical_name}Logs", retention=LOG_RETENTION, removal_policy=removal)
+            # Combine starts executions of itself (follow-ups, and its Distributed Map's child executions): its
+            # role names its ARN, which must therefore be known without a reference to the state machine.
+            own_name = f"{machine.state_machine_name}-{Stack.of(self).stack_name}" if machine is pipeline.COMBINE else None
             state_machine = sfn.StateMachine(
                 self,
                 machine.logical_name,
+                state_machine_name=own_name,
                 definition_body=sfn.DefinitionBody.from_file(os.fspath(machine.definition_path)),
                 definition_substitutions={name: substitutions[name] for name in sorted(needed)},
                 state_machine_type=sfn.StateMachineType[machine.type],
@@ -209,6 +213,8 @@ class Workflow(Construct):
             )
             if pipeline.COMBINE_STATE_MACHINE_ARN in needed:
                 self.state_machines["Combine"].grant_start_execution(state_machine)
+            if own_name is not None:
+                self._grant_own_executions(state_machine, own_name)
             self.state_machines[machine.logical_name] = state_machine
         self.intake = self.state_machines["Intake"]
         self.combine = self.state_machines["Combine"]
@@ -260,6 +266,21 @@ class Workflow(Construct):
             "EventBridge could not start a state machine; the event is in the dead-letter queue",
             self.dead_letter_queue.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"),
         ))
+
+    @staticmethod
+    def _grant_own_executions(state_machine: sfn.StateMachine, name: str) -> None:
+        """Start executions of itself (a follow-up combine; the Distributed Map's child executions), and watch and
+        stop the map's children, as Step Functions requires for a Distributed Map."""
+        stack = Stack.of(state_machine)
+        own_arn = stack.format_arn(service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        children = stack.format_arn(service="states", resource="execution", resource_name=f"{name}/*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        state_machine.add_to_role_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[own_arn]))
+        state_machine.add_to_role_policy(iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[children]))
+        acknowledge(
+            state_machine,
+            resource_wildcard(state_machine, children),
+            "The Distributed Map's child executions are named at run time under this state machine's own name; no other state machine's executions.",
+        )
 
     def _alarm(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
         """Alarm on one or more occurrences in a period; no data (nothing happened) is fine."""
