@@ -34,45 +34,45 @@ test: install-deps ## Install, then run the whole test suite
 dev-test: test validate ## Run tests and validate the built layer
 
 build: install-deps ## Build the Lambda layer zips into dist/
-	$(PY) -m infrastructure.layer build
+	$(PY) -m lambda_coverage.layer build
 
 validate: install-deps ## Validate the built layer zips
-	$(PY) -m infrastructure.layer validate --build-if-missing
+	$(PY) -m lambda_coverage.layer validate --build-if-missing
 
 deploy: ## Publish the layer to AWS (REGION=us-east-1)
 	@$(MAKE) --no-print-directory -s install-deps
-	@$(PY) -m infrastructure.layer deploy --region $(REGION)
+	@$(PY) -m lambda_coverage.layer deploy --region $(REGION)
 
 cdk-synth: ## Synthesize the CDK app
 	@$(MAKE) --no-print-directory install-deps
-	$(PY) -m infrastructure.cdk.app $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
+	$(PY) -m lambda_coverage.cdk.app $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-deploy: ## Deploy the pipeline and examples with CDK
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.credentials cdk-deploy
+	@$(PY) -m lambda_coverage.credentials cdk-deploy
 	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerStack --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 cdk-destroy: ## Destroy the CDK stack
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.credentials cdk-destroy
+	@$(PY) -m lambda_coverage.credentials cdk-destroy
 	npx --yes aws-cdk@2 destroy LambdaCoverageLayerStack --force
 
 test-deploy: ## Deploy the testing stack to AWS
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.credentials test-deploy
+	@$(PY) -m lambda_coverage.credentials test-deploy
 	$(if $(LAYER_ARN),,$(MAKE) --no-print-directory build)
 	npx --yes aws-cdk@2 deploy LambdaCoverageLayerTestStack -c testStack=true --require-approval never $(if $(LAYER_SOURCE),-c coverageLayerSource=$(LAYER_SOURCE)) $(if $(LAYER_ARN),-c coverageLayerArn=$(LAYER_ARN))
 
 test-all: ## Build, deploy and load-test on AWS
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.credentials test-all
+	@$(PY) -m lambda_coverage.credentials test-all
 	$(MAKE) --no-print-directory test-deploy
-	$(PY) -m infrastructure.cdk.smoke --stack LambdaCoverageLayerTestStack
+	$(PY) -m lambda_coverage.cdk.smoke --stack LambdaCoverageLayerTestStack
 
 test-destroy: ## Destroy the testing stack
 	@$(MAKE) --no-print-directory install-deps
-	@$(PY) -m infrastructure.credentials test-destroy
+	@$(PY) -m lambda_coverage.credentials test-destroy
 	npx --yes aws-cdk@2 destroy LambdaCoverageLayerTestStack -c testStack=true --force
 
 demo: install-deps ## Run the whole pipeline locally and write ./coverage-reports/

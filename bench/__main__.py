@@ -231,7 +231,7 @@ process; order alternates between repeats.
 def pipeline_section(found: dict) -> str:
     fleet = found["fleet"]
     lines = [
-        f"- Fleet (`infrastructure.demo.run_fleet`): {fleet['environments']} simulated execution environments (awslambdaric processes, the layer's extension, the five examples), "
+        f"- Fleet (`lambda_coverage.demo.run_fleet`): {fleet['environments']} simulated execution environments (awslambdaric processes, the layer's extension, the five examples), "
         f"{fleet['invocations']} invocations in {fleet['invoke_seconds']:.1f} s = **{fleet['invocations_per_s']:.1f} invocations/s** through the local Runtime API "
         f"(median cold start {fleet['cold_start_ms']:.0f} ms, function errors: {fleet['errors']}); from the last shutdown to an idle pipeline: {fleet['shutdown_to_idle_s']:.1f} s.",
     ]
@@ -248,7 +248,7 @@ def pipeline_section(found: dict) -> str:
 
 
 def pipeline_default_window() -> int:
-    from infrastructure.pipeline import DEFAULT_WINDOW_SECONDS
+    from lambda_coverage.pipeline import DEFAULT_WINDOW_SECONDS
 
     return DEFAULT_WINDOW_SECONDS
 

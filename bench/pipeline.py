@@ -120,9 +120,9 @@ def _history_counts(sfn: Any, execution_arn: str) -> dict[str, int]:
 
 def measure(environments: int, iterations: int, bursts: int, burst_files: int, progress=print) -> dict:
     from coverage_wrapper import keys
-    from infrastructure.demo import run_fleet
-    from infrastructure.local.emulation import LocalAws
-    from infrastructure.pipeline import FUNCTIONS
+    from lambda_coverage.demo import run_fleet
+    from lambda_coverage.local.emulation import LocalAws
+    from lambda_coverage.pipeline import FUNCTIONS
 
     results: dict[str, Any] = {}
     counter = CallCounter()

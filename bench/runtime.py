@@ -50,7 +50,7 @@ def venv_requirements(version: str) -> list[str]:
     """What a bench venv holds: the coverage.py the layer ships for that Python, and the Powertools of this venv."""
     from importlib.metadata import version as installed
 
-    from infrastructure.layer.layout import COVERAGE_PINS
+    from lambda_coverage.layer.layout import COVERAGE_PINS
 
     return [f"coverage=={COVERAGE_PINS[version]}", f"aws-lambda-powertools=={installed('aws-lambda-powertools')}"]
 

@@ -179,8 +179,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
 def _local_reports(data_path: Path, source_root: Path, out: Path, measured: set[str]) -> dict[str, Any]:
     """Render every report from local sources, through the same reporter the pipeline uses."""
     from coverage_wrapper.sources import scan_sources
-    from services.reporter.render import Group, build_reports
-    from services.reporter.sources import SourceSnapshot
+    from lambda_coverage.services.reporter.render import Group, build_reports
+    from lambda_coverage.services.reporter.sources import SourceSnapshot
 
     snapshot = SourceSnapshot(root=str(source_root), manifest_found=True)
     snapshot.available = {f.relative_path: f.absolute_path for f in scan_sources(str(source_root))}
@@ -212,8 +212,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     """Print the version diff of a function as JSON (what `{p}reports/diff/` holds for the latest two)."""
     from botocore.exceptions import BotoCoreError, ClientError
     from coverage_wrapper.keys import normalize_prefix
-    from services.reporter.diff import NoVersionData, version_diff
-    from services.reporter.function_index import known_versions
+    from lambda_coverage.services.reporter.diff import NoVersionData, version_diff
+    from lambda_coverage.services.reporter.function_index import known_versions
 
     prefix = normalize_prefix(args.prefix)
     try:

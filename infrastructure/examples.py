@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+from . import data_dir
+
+EXAMPLES_DIR = data_dir("examples")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-LAYER_SRC = REPO / "layer_src"
+import coverage_wrapper
+
+from . import data_dir
+
+LAYER_SCRIPTS = data_dir("layer_src")  # the exec wrapper and the extension
 RUNTIME_SIGTERM_GRACE_S = 0.3  # Lambda's budget for the runtime with an external extension
 SHUTDOWN_BUDGET_S = 2.0
 BOOTSTRAP = (
@@ -38,10 +41,10 @@ def stage_layer(target: Path) -> Path:
     """Lay the layer out as Lambda mounts it at /opt, from the sources in layer_src/."""
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(LAYER_SRC / "coverage_wrapper", target / "python" / "coverage_wrapper",
+    shutil.copytree(Path(coverage_wrapper.__file__).parent, target / "python" / "coverage_wrapper",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(LAYER_SRC / "extensions", target / "extensions")
-    shutil.copy2(LAYER_SRC / "coverage-instrument", target / "coverage-instrument")
+    shutil.copytree(LAYER_SCRIPTS / "extensions", target / "extensions")
+    shutil.copy2(LAYER_SCRIPTS / "coverage-instrument", target / "coverage-instrument")
     return target
 
 

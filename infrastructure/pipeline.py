@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from coverage_wrapper.keys import normalize_prefix, raw_root
-from services.settings import PipelineSettings
+from lambda_coverage.services.settings import PipelineSettings
 
-STATEMACHINE_DIR = Path(__file__).resolve().parent.parent / "statemachine"
+from . import data_dir
+
+STATEMACHINE_DIR = data_dir("statemachine")
 METRICS_NAMESPACE = "LambdaCoverage"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -41,19 +43,19 @@ class PipelineFunction:
 
 
 FUNCTIONS: tuple[PipelineFunction, ...] = (
-    PipelineFunction("Validate", "services.uploader.handler.validate_handler", 512, 60,
+    PipelineFunction("Validate", "lambda_coverage.services.uploader.handler.validate_handler", 512, 60,
                      "Intake: validate one raw upload, quarantine it or name its combine window"),
-    PipelineFunction("Plan", "services.combiner.handler.plan_handler", 512, 120,
+    PipelineFunction("Plan", "lambda_coverage.services.combiner.handler.plan_handler", 512, 120,
                      "Combine: list the groups' raw files not yet merged, in key-range batches"),
-    PipelineFunction("MergeBatch", "services.combiner.handler.merge_batch_handler", 1024, 300,
+    PipelineFunction("MergeBatch", "lambda_coverage.services.combiner.handler.merge_batch_handler", 1024, 300,
                      "Combine: merge one batch of raw files into a partial data file"),
-    PipelineFunction("Commit", "services.combiner.handler.commit_handler", 1024, 300,
+    PipelineFunction("Commit", "lambda_coverage.services.combiner.handler.commit_handler", 1024, 300,
                      "Combine: fold partials into the combined data with S3 conditional writes"),
-    PipelineFunction("FollowUp", "services.combiner.handler.follow_up_handler", 256, 60,
+    PipelineFunction("FollowUp", "lambda_coverage.services.combiner.handler.follow_up_handler", 256, 60,
                      "Combine: name the window combine that takes the group's raw files still outside the manifest"),
-    PipelineFunction("Report", "services.reporter.handler.report_handler", 1536, 300,
+    PipelineFunction("Report", "lambda_coverage.services.reporter.handler.report_handler", 1536, 300,
                      "Report: render a group's JSON, HTML, LCOV, Cobertura and summary"),
-    PipelineFunction("Dashboard", "services.reporter.handler.dashboard_handler", 1024, 300,
+    PipelineFunction("Dashboard", "lambda_coverage.services.reporter.handler.dashboard_handler", 1024, 300,
                      "Report: refresh the dashboard and the daily roll-up"),
 )
 FUNCTIONS_BY_NAME = {f.logical_name: f for f in FUNCTIONS}

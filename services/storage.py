@@ -3,7 +3,7 @@
 Every service reads and writes S3 through these functions, so "the object is not there" and "someone
 else wrote first" mean one thing everywhere, whatever code S3 (or an emulation of it) answers with.
 Throttling (503 SlowDown) and server errors are retried by botocore's standard retry mode on the
-client (`services.settings.s3_client`); conflicts are retried here, with full-jitter backoff.
+client (`lambda_coverage.services.settings.s3_client`); conflicts are retried here, with full-jitter backoff.
 """
 
 from __future__ import annotations

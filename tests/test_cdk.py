@@ -17,13 +17,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from infrastructure import pipeline
-from infrastructure.cdk import CoverageInstrumentation
-from infrastructure.cdk.app import build_app
-from infrastructure.cdk.examples import EXAMPLES
-from infrastructure.cdk.layer import LayerSourceError, resolve_layer_assets
-from infrastructure.cdk.workflow import POWERTOOLS_ACCOUNT, POWERTOOLS_LAYER_NAME
-from infrastructure.layer import layout
+from lambda_coverage import pipeline
+from lambda_coverage.cdk import CoverageInstrumentation
+from lambda_coverage.cdk.app import build_app
+from lambda_coverage.cdk.examples import EXAMPLES
+from lambda_coverage.cdk.layer import LayerSourceError, resolve_layer_assets
+from lambda_coverage.cdk.workflow import POWERTOOLS_ACCOUNT, POWERTOOLS_LAYER_NAME
+from lambda_coverage.layer import layout
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "coverage/"
@@ -534,7 +534,7 @@ def _no_credentials_env(tmp_path: Path) -> dict[str, str]:
 
 def test_credentials_check_fails_fast_with_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "infrastructure.credentials", "cdk-deploy"],
+        [sys.executable, "-m", "lambda_coverage.credentials", "cdk-deploy"],
         cwd=REPO, env=_no_credentials_env(tmp_path), capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1

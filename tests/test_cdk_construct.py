@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from infrastructure.cdk import CoverageInstrumentation
+from lambda_coverage.cdk import CoverageInstrumentation
 from layer_harness import REPO
 
 ARN = "arn:aws:lambda:eu-west-1:111122223333:layer:lambda-coverage-layer-{}:3"
@@ -74,7 +74,7 @@ def test_the_construct_imports_and_synthesizes_without_cdk_nag():
         sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / "layer_src")!r})
         import aws_cdk as cdk
         from aws_cdk import aws_lambda as lambda_, aws_s3 as s3
-        from infrastructure.cdk import CoverageInstrumentation
+        from lambda_coverage.cdk import CoverageInstrumentation
         app = cdk.App(); stack = cdk.Stack(app, "S")
         layer = lambda_.LayerVersion.from_layer_version_arn(stack, "L", {ARN.format("x86_64")!r})
         fn = lambda_.Function(stack, "F", runtime=lambda_.Runtime.PYTHON_3_12, handler="a.h",

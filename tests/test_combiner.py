@@ -12,8 +12,8 @@ import pytest
 from coverage_wrapper import keys
 
 from pipeline_corpus import DATE, coverage_combine, measured_content, raw_corpus
-from services.combiner import CombineRequest, Group, InvalidCombineInput, commit, merge_batch, plan
-from services.settings import PipelineSettings
+from lambda_coverage.services.combiner import CombineRequest, Group, InvalidCombineInput, commit, merge_batch, plan
+from lambda_coverage.services.settings import PipelineSettings
 
 PREFIX = "coverage/"
 

@@ -23,10 +23,10 @@ from coverage_wrapper.outbox import Outbox
 from coverage_wrapper.shipper import drain
 from coverage_wrapper.validation import MAX_CONTEXT_LABEL, MAX_CONTEXTS, validate_data_file
 from layer_harness import layer_env, run_function
-from services.combiner import CombineRequest, Group as CombineGroup, commit, merge_batch, plan
-from services.reporter import Group, render_group
-from services.settings import PipelineSettings
-from services.uploader.intake import intake_object
+from lambda_coverage.services.combiner import CombineRequest, Group as CombineGroup, commit, merge_batch, plan
+from lambda_coverage.services.reporter import Group, render_group
+from lambda_coverage.services.settings import PipelineSettings
+from lambda_coverage.services.uploader.intake import intake_object
 
 PREFIX = "coverage/"
 FUNCTION = "tasks-fn"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.reporter.support import measure_sample_app, publish_combined, publish_sources
-from services.reporter import Group, refresh_dashboard, render_group, write_daily_rollup
+from lambda_coverage.services.reporter import Group, refresh_dashboard, render_group, write_daily_rollup
 
 PREFIX = "coverage/"
 DATE = "2026-11-23"

@@ -17,9 +17,9 @@ import pytest
 from coverage_wrapper import datafile
 from coverage_wrapper.merge import merge_data_files
 from coverage_wrapper.validation import validate_data_file
-from infrastructure.layer.interpreters import find_interpreter, host_architecture
-from infrastructure.layer.layout import ARCHITECTURES, COVERAGE_PINS, DEFAULT_WHEEL_CACHE, REPO_ROOT
-from infrastructure.layer.wheels import ensure_wheel, unpack_wheel
+from lambda_coverage.layer.interpreters import find_interpreter, host_architecture
+from lambda_coverage.layer.layout import ARCHITECTURES, COVERAGE_PINS, DEFAULT_WHEEL_CACHE, REPO_ROOT
+from lambda_coverage.layer.wheels import ensure_wheel, unpack_wheel
 
 PIN_ROOT = REPO_ROOT / "build" / "datafile-pins"
 # No Python 3.14 interpreter can be installed on these machines (see the project notes): a 3.14 pin is

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local import LocalAws
-from infrastructure.local.faults import EventFaults, FaultPolicy, LambdaFault, commit_conflicts, throttling
+from lambda_coverage.local import LocalAws
+from lambda_coverage.local.faults import EventFaults, FaultPolicy, LambdaFault, commit_conflicts, throttling
 from pipeline_corpus import DATE, coverage_combine, measured_content, measured_run
 
 GROUPS = [("orders", "v1"), ("orders", "v2"), ("billing", "v1")]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local import LocalAws
+from lambda_coverage.local import LocalAws
 from pipeline_corpus import measured_run
 
 TODAY = datetime.now(timezone.utc)

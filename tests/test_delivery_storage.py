@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local.faults import FaultPolicy, Interleave, S3Fault, commit_conflicts, key_matches, throttling
+from lambda_coverage.local.faults import FaultPolicy, Interleave, S3Fault, commit_conflicts, key_matches, throttling
 from pipeline_corpus import DATE, coverage_combine, measured_content, raw_corpus
-from services import storage
-from services.combiner import CombineRequest, CommitConflict, Group, commit, merge_batch, plan
-from services.reporter.dashboard import update_history
-from services.settings import PipelineSettings, s3_client
+from lambda_coverage.services import storage
+from lambda_coverage.services.combiner import CombineRequest, CommitConflict, Group, commit, merge_batch, plan
+from lambda_coverage.services.reporter.dashboard import update_history
+from lambda_coverage.services.settings import PipelineSettings, s3_client
 
 PREFIX = "coverage/"
 GROUP = Group("orders", DATE, "v1")

@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local import LocalAws
+from lambda_coverage.local import LocalAws
 from pipeline_corpus import DATE, measured_run
-from services.combiner import CombineRequest, Group, commit, follow_up, merge_batch, plan
-from services.combiner.request import MAX_ATTEMPTS, SETTLE_SECONDS, CombineWindow
-from services.settings import PipelineSettings
+from lambda_coverage.services.combiner import CombineRequest, Group, commit, follow_up, merge_batch, plan
+from lambda_coverage.services.combiner.request import MAX_ATTEMPTS, SETTLE_SECONDS, CombineWindow
+from lambda_coverage.services.settings import PipelineSettings
 
 PREFIX = "coverage/"
 WINDOW = 60

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "infrastructure.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lambda_coverage.cli", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -31,7 +31,7 @@ def _aws(endpoint: str, *args: str) -> dict | str:
 
 
 def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_rebuild(tmp_path):
-    server = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "serve"], cwd=REPO,
+    server = subprocess.Popen([sys.executable, "-m", "lambda_coverage.cli", "serve"], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         ready = json.loads(server.stdout.readline())

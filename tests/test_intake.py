@@ -12,8 +12,8 @@ import pytest
 from coverage_wrapper import keys
 
 from pipeline_corpus import DATE, corrupt, measured_run
-from services.settings import PipelineSettings
-from services.uploader import intake_object
+from lambda_coverage.services.settings import PipelineSettings
+from lambda_coverage.services.uploader import intake_object
 
 PREFIX = "coverage/"
 GOOD_KEY = f"{PREFIX}raw/orders/{DATE}/v1/101500Z-0a1b2c3d-000001.coverage"

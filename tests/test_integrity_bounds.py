@@ -12,8 +12,8 @@ from coverage_wrapper.merge import Measurements, merge_data_files
 from coverage_wrapper.validation import MAX_LINE_NUMBER, MAX_MEASURED_POINTS, source_line_limits, validate_data_file
 
 from pipeline_corpus import DATE
-from services.settings import PipelineSettings
-from services.uploader import intake_object
+from lambda_coverage.services.settings import PipelineSettings
+from lambda_coverage.services.uploader import intake_object
 
 PREFIX = "coverage/"
 

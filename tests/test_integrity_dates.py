@@ -9,8 +9,8 @@ import pytest
 from coverage_wrapper import keys
 
 from pipeline_corpus import measured_run
-from services.settings import PipelineSettings
-from services.uploader import intake_object
+from lambda_coverage.services.settings import PipelineSettings
+from lambda_coverage.services.uploader import intake_object
 
 PREFIX = "coverage/"
 TODAY = date(2026, 11, 25)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local import LocalAws
+from lambda_coverage.local import LocalAws
 from pipeline_corpus import DATE, TREES, measured_run
 
 

@@ -15,7 +15,7 @@ from coverage_wrapper import keys
 from coverage_wrapper.merge import LINES_WITHOUT_BRANCHES, merge_data_files
 
 from pipeline_corpus import DATE, TREES, measured_run
-from services.reporter import Group, render_group
+from lambda_coverage.services.reporter import Group, render_group
 
 PREFIX = "coverage/"
 VERSION = "v2"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure.local import LocalAws
+from lambda_coverage.local import LocalAws
 from pipeline_corpus import DATE, coverage_combine, measured_content, measured_run
 
 

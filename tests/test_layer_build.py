@@ -21,16 +21,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
-from infrastructure import layer
-from infrastructure.cdk import CoverageInstrumentation
-from infrastructure.cdk.layer import CoverageLayer, declared_runtime
-from infrastructure.layer.__main__ import main as layer_cli
-from infrastructure.layer.build import ZIP_DATE_TIME, build
-from infrastructure.layer.interpreters import find_interpreter, host_architecture
-from infrastructure.layer.runtime_checks import check_runtime, extract_as_opt
-from infrastructure.layer.slim_sources import slim_source
-from infrastructure.layer.structure import check_structure
-from infrastructure.layer.wheels import ensure_wheel
+from lambda_coverage import layer
+from lambda_coverage.cdk import CoverageInstrumentation
+from lambda_coverage.cdk.layer import CoverageLayer, declared_runtime
+from lambda_coverage.layer.__main__ import main as layer_cli
+from lambda_coverage.layer.build import ZIP_DATE_TIME, build
+from lambda_coverage.layer.interpreters import find_interpreter, host_architecture
+from lambda_coverage.layer.runtime_checks import check_runtime, extract_as_opt
+from lambda_coverage.layer.slim_sources import slim_source
+from lambda_coverage.layer.structure import check_structure
+from lambda_coverage.layer.wheels import ensure_wheel
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -171,7 +171,7 @@ def test_validate_passes_the_built_layer_in_every_local_interpreter_and_says_whi
 def test_validate_fails_when_the_exec_wrapper_lost_its_exec_bit(built, tmp_path):
     broken = rewrite_zip(zip_of(built, "x86_64"), tmp_path / "layer.zip", mode={"coverage-instrument": 0o644})
     done = subprocess.run(
-        [sys.executable, "-m", "infrastructure.layer", "validate", str(broken)],
+        [sys.executable, "-m", "lambda_coverage.layer", "validate", str(broken)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1
@@ -220,7 +220,7 @@ def test_deploy_without_credentials_says_so_in_one_line_and_fails(tmp_path):
         AWS_EC2_METADATA_DISABLED="true",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "infrastructure.layer", "deploy", "--region", "eu-west-1", "--dist", str(tmp_path / "dist")],
+        [sys.executable, "-m", "lambda_coverage.layer", "deploy", "--region", "eu-west-1", "--dist", str(tmp_path / "dist")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0
@@ -231,7 +231,7 @@ def test_deploy_without_credentials_says_so_in_one_line_and_fails(tmp_path):
 
 def test_make_deploy_passes_the_region_override():
     done = subprocess.run(["make", "-n", "deploy", "REGION=eu-central-1"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert "infrastructure.layer deploy --region eu-central-1" in done.stdout
+    assert "lambda_coverage.layer deploy --region eu-central-1" in done.stdout
 
 
 # -- Python 3.14: coverage.py as slim sources, no local interpreter ----------------------------------------

@@ -280,7 +280,7 @@ def test_an_invalid_setting_is_logged_even_when_the_log_level_hides_warnings(tmp
 
 def _init_error(tmp_path, handler: str, with_layer: bool) -> dict:
     """What the runtime reports when the function's init fails, with or without the layer's exec wrapper."""
-    from infrastructure.execution_environment import ExecutionEnvironment, stage_layer
+    from lambda_coverage.execution_environment import ExecutionEnvironment, stage_layer
 
     app = copy_app(tmp_path / ("with" if with_layer else "without"))
     (app / "broken.py").write_text("def lambda_handler(event, context)\n    return 1\n")

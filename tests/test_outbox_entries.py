@@ -15,7 +15,7 @@ from coverage_wrapper import keys
 from coverage_wrapper.config import parse_config
 from coverage_wrapper.outbox import Outbox
 from coverage_wrapper.shipper import drain
-from infrastructure.execution_environment import ExecutionEnvironment, stage_layer
+from lambda_coverage.execution_environment import ExecutionEnvironment, stage_layer
 from layer_harness import EVENTS, copy_app, layer_env, log_lines, outbox_files, run_function
 
 

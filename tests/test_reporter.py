@@ -18,10 +18,10 @@ from coverage import CoverageData
 from coverage_wrapper import keys
 from coverage_wrapper.validation import InvalidDataFile
 from fixtures.reporter.support import measure_sample_app, publish_combined, publish_sources
-from services.reporter import Group, refresh_dashboard, render_group, write_daily_rollup
-from services.settings import normalize_path_prefix
-from services.reporter.pages import badge_color
-from services.reporter.render import NOT_ANALYZED, MissingCombinedData
+from lambda_coverage.services.reporter import Group, refresh_dashboard, render_group, write_daily_rollup
+from lambda_coverage.services.settings import normalize_path_prefix
+from lambda_coverage.services.reporter.pages import badge_color
+from lambda_coverage.services.reporter.render import NOT_ANALYZED, MissingCombinedData
 
 PREFIX = "coverage/"
 DATE = "2026-11-23"
@@ -161,7 +161,7 @@ def test_lcov_and_cobertura_parse_with_coverage_py_numbers(s3, bucket, measured)
 
 
 def test_path_prefix_is_prepended_in_every_report(s3, bucket, measured, moto_endpoint, monkeypatch):
-    from services.reporter.handler import report_handler
+    from lambda_coverage.services.reporter.handler import report_handler
 
     base = publish(s3, bucket, measured["line"])
     monkeypatch.setenv("COVERAGE_S3_BUCKET", bucket)
@@ -334,8 +334,8 @@ def test_daily_rollup_covers_every_group_of_its_date_only(s3, bucket, measured):
 
 
 def test_handlers_return_small_json_and_emit_the_coverage_metric(s3, bucket, measured, moto_endpoint, monkeypatch, capsys):
-    from services.reporter import handler
-    from services.reporter.handler import dashboard_handler, report_handler
+    from lambda_coverage.services.reporter import handler
+    from lambda_coverage.services.reporter.handler import dashboard_handler, report_handler
 
     publish(s3, bucket, measured["branch"])
     monkeypatch.setenv("COVERAGE_S3_BUCKET", bucket)

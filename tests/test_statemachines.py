@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from coverage_wrapper import keys
 
-from infrastructure import pipeline
-from infrastructure.local import LocalAws
+from lambda_coverage import pipeline
+from lambda_coverage.local import LocalAws
 from pipeline_corpus import DATE, measured_run
 
 OTHER_DATE = (datetime.strptime(DATE, "%Y-%m-%d") - timedelta(days=1)).strftime("%Y-%m-%d")

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from coverage_wrapper import datafile, keys
-from services.reporter import Group, render_group
-from services.reporter.diff import diff_key
-from services.reporter.function_index import read_index
-from services.reporter.sources import BLOB_MISSING
+from lambda_coverage.services.reporter import Group, render_group
+from lambda_coverage.services.reporter.diff import diff_key
+from lambda_coverage.services.reporter.function_index import read_index
+from lambda_coverage.services.reporter.sources import BLOB_MISSING
 
 PREFIX = "coverage/"
 FUNCTION = "shop-fn"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "version_diff"
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "infrastructure.cli"]
+CLI = [sys.executable, "-m", "lambda_coverage.cli"]
 
 # What each day group executed (line numbers of that version's files, chosen by hand).
 DAYS = [

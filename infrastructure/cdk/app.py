@@ -1,4 +1,4 @@
-"""The CDK app: `python -m infrastructure.cdk.app` synthesizes into cdk.out/ without Node's CDK CLI or credentials."""
+"""The CDK app: `python -m lambda_coverage.cdk.app` synthesizes into cdk.out/ without Node's CDK CLI or credentials."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.cdk.app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lambda_coverage.cdk.app", description=__doc__)
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="context value (overrides cdk.json)")
     parser.add_argument("-o", "--output", default=None, help="cloud assembly directory (default: cdk.out, or CDK_OUTDIR under the CLI)")
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infrastructure.layer import layout
+from lambda_coverage.layer import layout
 
 # Context key: `auto` (dist/ zips when present, else layer_src/), `dist` (zips required) or `layer_src`.
 LAYER_SOURCE_CONTEXT = "coverageLayerSource"

@@ -50,7 +50,7 @@ def wait_for_keys(s3: Any, bucket: str, prefix: str, timeout_s: float) -> list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.cdk.smoke", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lambda_coverage.cdk.smoke", description=__doc__)
     parser.add_argument("--stack", default="LambdaCoverageLayerTestStack")
     parser.add_argument("--rounds", type=int, default=2, help="invocations per event and example")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for raw files and the dashboard")

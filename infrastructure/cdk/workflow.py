@@ -22,11 +22,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from coverage_wrapper.keys import normalize_prefix
-from infrastructure import pipeline
+from lambda_coverage import pipeline
 
 from .nag import acknowledge, resource_wildcard
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_ARCHITECTURE = lambda_.Architecture.ARM_64
 PIPELINE_RUNTIME = lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_ACCOUNT = "017000801446"
@@ -37,10 +36,10 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # Which prefixes each service touches, from the S3 layout; a catalog entry gets its service's scope.
 SERVICE_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     # Intake: reads the upload, moves a bad one to quarantine (copy + delete).
-    "services.uploader": {"read": ("raw/",), "write": ("quarantine/",), "delete": ("raw/",), "list": ("raw/",)},
+    "lambda_coverage.services.uploader": {"read": ("raw/",), "write": ("quarantine/",), "delete": ("raw/",), "list": ("raw/",)},
     # Combiner: lists and reads raw files, writes combined data and partials; a file that fails the
     # merge goes to quarantine like at intake, and merged partials are deleted after the commit.
-    "services.combiner": {
+    "lambda_coverage.services.combiner": {
         "read": ("raw/", "combined/"),
         "write": ("combined/", "quarantine/"),
         "delete": ("combined/", "raw/"),
@@ -48,7 +47,7 @@ SERVICE_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     # Reporter: renders from combined data and source snapshots; owns reports/ and daily/ (it reads
     # its own history.json back) and replaces stale HTML pages under combined/.
-    "services.reporter": {
+    "lambda_coverage.services.reporter": {
         "read": ("combined/", "sources/", "reports/", "daily/"),
         "write": ("combined/", "reports/", "daily/"),
         "delete": ("combined/",),
@@ -63,15 +62,28 @@ def powertools_layer_arn(version: int) -> str:
 
 
 def service_of(handler: str) -> str:
-    """`services.uploader.handler.validate_handler` → `services.uploader`."""
-    return ".".join(handler.split(".")[:2])
+    """`lambda_coverage.services.uploader.handler.validate_handler` → `lambda_coverage.services.uploader`."""
+    return ".".join(handler.split(".")[:3])
 
 
 def stage_services() -> Path:
-    """A copy of services/ as the pipeline code asset: handlers import `services.<name>`; coverage_wrapper comes from the layer."""
+    """The pipeline code asset: `lambda_coverage.services` and its own copy of `coverage_wrapper`.
+
+    The shared code (keys, validation, merge, the data file) comes from this asset, never from the coverage
+    layer attached to the functions: a pipeline deployed with an older layer never mixes versions. The layer
+    only brings coverage.py.
+    """
+    import coverage_wrapper
+
+    import lambda_coverage.services
+
     staged = Path(tempfile.mkdtemp(prefix="cdk-pipeline-code-"))
     atexit.register(shutil.rmtree, staged, True)
-    shutil.copytree(REPO_ROOT / "services", staged / "services", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    package = staged / "lambda_coverage"
+    shutil.copytree(Path(lambda_coverage.services.__file__).parent, package / "services", ignore=ignore)
+    (package / "__init__.py").write_text('"""The pipeline\'s Lambda code: `lambda_coverage.services`."""\n')
+    shutil.copytree(Path(coverage_wrapper.__file__).parent, staged / "coverage_wrapper", ignore=ignore)
     return staged
 
 

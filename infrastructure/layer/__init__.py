@@ -1,7 +1,7 @@
 """The Lambda layer: one reproducible zip per architecture for Python 3.9–3.14, built, validated and published.
 
 The steps live in modules named for them: `build`, `validate`, `deploy` (the package does not re-export
-their functions, so `infrastructure.layer.build` is always the module).
+their functions, so `lambda_coverage.layer.build` is always the module).
 """
 
 from .build import BuildResult, BuiltZip

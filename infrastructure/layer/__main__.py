@@ -1,4 +1,4 @@
-"""The command line `make build`, `make validate` and `make deploy` run: `python -m infrastructure.layer build|validate|deploy`."""
+"""The command line `make build`, `make validate` and `make deploy` run: `python -m lambda_coverage.layer build|validate|deploy`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from .validate import ValidationReport, validate
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infrastructure.layer", description=package_doc.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lambda_coverage.layer", description=package_doc.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="build one zip per architecture into dist/")
     build_cmd.add_argument("--dist", type=Path, default=DEFAULT_DIST)

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from infrastructure.credentials import has_credentials
+from lambda_coverage.credentials import has_credentials
 
 from .build import built_zips
 from .layout import DEFAULT_DIST, LAYER_NAME, MANIFEST_NAME, LayerBuildError

@@ -11,9 +11,9 @@ from coverage_wrapper import keys
 from coverage_wrapper.merge import merge_data_files
 from coverage_wrapper.validation import Rejection
 
-from services import storage
-from services.uploader.quarantine import quarantine_object
-from services.settings import PipelineSettings
+from lambda_coverage.services import storage
+from lambda_coverage.services.uploader.quarantine import quarantine_object
+from lambda_coverage.services.settings import PipelineSettings
 
 from .plan import Group, manifest_raw_keys, read_batch
 from .provenance import is_merged, write_provenance

@@ -17,9 +17,9 @@ from typing import Any
 from coverage_wrapper import keys
 from coverage_wrapper.merge import Measurements, merge_data_files
 
-from services import storage
-from services.uploader.quarantine import quarantine_object
-from services.settings import PipelineSettings
+from lambda_coverage.services import storage
+from lambda_coverage.services.uploader.quarantine import quarantine_object
+from lambda_coverage.services.settings import PipelineSettings
 
 from .batch import fetch_raw
 from .plan import Group

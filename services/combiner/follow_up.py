@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.settings import PipelineSettings
+from lambda_coverage.services.settings import PipelineSettings
 
 from .plan import Group, pending_raw_keys
 from .request import MAX_ATTEMPTS, window_at

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.observability import count, powertools
-from services.settings import PipelineSettings, s3_client
+from lambda_coverage.services.observability import count, powertools
+from lambda_coverage.services.settings import PipelineSettings, s3_client
 
 from .batch import merge_batch
 from .commit import commit

@@ -15,8 +15,8 @@ from typing import Any
 
 from coverage_wrapper import keys
 
-from services import storage
-from services.settings import PipelineSettings
+from lambda_coverage.services import storage
+from lambda_coverage.services.settings import PipelineSettings
 
 from .provenance import is_merged, merged_objects
 from .request import CombineRequest

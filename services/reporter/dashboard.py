@@ -9,7 +9,7 @@ from typing import Any
 
 from coverage_wrapper import keys
 
-from services import storage
+from lambda_coverage.services import storage
 
 from . import pages
 from .render import COMBINED_DATA, SUMMARY, Group, check_date, utc_now

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from coverage_wrapper import datafile, keys
 from coverage_wrapper.validation import check_path, validate_data_file
-from services import storage
+from lambda_coverage.services import storage
 
 from .sources import NOT_IN_SNAPSHOT, read_blob, read_manifest
 

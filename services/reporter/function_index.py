@@ -13,7 +13,7 @@ from datetime import date as calendar_date, timedelta
 from typing import Any
 
 from coverage_wrapper import keys
-from services import storage
+from lambda_coverage.services import storage
 
 FORMAT = 1
 MAX_DAYS = 30

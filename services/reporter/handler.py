@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from services.observability import powertools, publish
-from services.settings import PipelineSettings, s3_client
+from lambda_coverage.services.observability import powertools, publish
+from lambda_coverage.services.settings import PipelineSettings, s3_client
 
 from .dashboard import refresh_dashboard, write_daily_rollup
 from .render import Group, check_date, compact_summary, render_group

@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
-from services.observability import count, powertools
-from services.settings import PipelineSettings, s3_client
+from lambda_coverage.services.observability import count, powertools
+from lambda_coverage.services.settings import PipelineSettings, s3_client
 
 from .intake import intake_object
 

@@ -13,9 +13,9 @@ from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection, validate_data_file
 
 from .quarantine import quarantine_object
-from services import storage
-from services.combiner.request import CombineWindow, window_for
-from services.settings import PipelineSettings
+from lambda_coverage.services import storage
+from lambda_coverage.services.combiner.request import CombineWindow, window_for
+from lambda_coverage.services.settings import PipelineSettings
 
 
 @dataclass

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 from coverage_wrapper import keys
 from coverage_wrapper.validation import Rejection
 
-from services import storage
-from services.settings import PipelineSettings
+from lambda_coverage.services import storage
+from lambda_coverage.services.settings import PipelineSettings
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class Subject:
 
 
 def _examples() -> list[Any]:
-    from infrastructure.examples import EXAMPLES
+    from lambda_coverage.examples import EXAMPLES
 
     return list(EXAMPLES)
 
@@ -166,7 +166,7 @@ def coverage_version() -> str:
 
 def venv_python(python: str) -> Path:
     """A venv of that Python with the dev venv's coverage.py, created once (under a lock: xdist workers share it)."""
-    from infrastructure.layer.interpreters import find_interpreter
+    from lambda_coverage.layer.interpreters import find_interpreter
 
     version = coverage_version()
     venv = VENVS / f"py{python}"
