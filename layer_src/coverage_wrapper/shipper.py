@@ -20,7 +20,7 @@ from . import keys, log
 from .config import Config
 from .datafile import DataFileError, open_data_file, relativize
 from .outbox import Entry, Outbox
-from .sources import SourceFile, code_version, scan_sources
+from .sources import SourceFile, code_version, scan_config, scan_sources
 
 _MAX_BLOB_BYTES = 2 * 1024 * 1024
 # S3 answered and refused this very request (not the bucket, the credentials or the network) this often:
@@ -34,6 +34,7 @@ _DESTINATION_ERRORS = frozenset({
     "AuthorizationHeaderMalformed", "IllegalLocationConstraintException",
 })
 _versions: dict[tuple, tuple[str, list[SourceFile]]] = {}
+_configs: dict[str, tuple[SourceFile, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,16 @@ def _put_if_absent(client: Any, bucket: str, key: str, body: bytes, content_type
 
 def upload_snapshot(
     client: Any, destination: Destination, outbox: Outbox, function: str, version: str, files: list[SourceFile],
-    deadline: float | None = None,
+    deadline: float | None = None, config: tuple[SourceFile, ...] = (),
 ) -> str:
     """Upload the blobs, then the manifest, of a code version to a destination; returns what happened.
 
     Blobs go first and are write-once (If-None-Match): a manifest therefore only ever names blobs that
     are there, even when a process is killed half-way, and the next environment to flush finishes the
     job. Past `deadline` (time.monotonic()), nothing new is started: another drain, or another execution
-    environment of the same code version, does it.
+    environment of the same code version, does it. `config` (coverage.py's config files at the source
+    root) is listed apart from the measured files, which alone make the code version; one without a
+    sha256 (too large) is listed with its size only, so the reporter can say why it is not applied.
     """
     state = outbox.read_state()
     snapshots = state.get("snapshots", {})
@@ -147,18 +150,20 @@ def upload_snapshot(
     if snapshots.get(marker) == "done":
         return "known"
     uploaded = 0
-    for source in files:
+    for source in (*files, *config):
         if deadline is not None and time.monotonic() > deadline:
             return "postponed"
-        if source.size > _MAX_BLOB_BYTES:
+        if source.size > _MAX_BLOB_BYTES or not source.sha256:
             continue
         with open(source.absolute_path, "rb") as handle:
-            if _put_if_absent(client, destination.bucket, keys.source_blob_key(destination.prefix, source.sha256), handle.read(), "text/x-python"):
+            content_type = "text/x-python" if source.relative_path.endswith(".py") else "text/plain"
+            if _put_if_absent(client, destination.bucket, keys.source_blob_key(destination.prefix, source.sha256), handle.read(), content_type):
                 uploaded += 1
     manifest = {
         "function": function,
         "code_version": version,
         "files": {f.relative_path: {"sha256": f.sha256, "size": f.size} for f in files},
+        "config": {f.relative_path: ({"sha256": f.sha256, "size": f.size} if f.sha256 else {"size": f.size}) for f in config},
     }
     body = json.dumps(manifest, sort_keys=True, indent=1).encode()
     created = _put_if_absent(client, destination.bucket, keys.sources_manifest_key(destination.prefix, function, version), body, "application/json")
@@ -234,6 +239,7 @@ class SnapshotJob:
     function: str
     version: str
     files: tuple[SourceFile, ...]
+    config: tuple[SourceFile, ...] = ()
 
 
 def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] | None = None) -> tuple[str, SnapshotJob]:
@@ -244,6 +250,9 @@ def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] |
     destination = Destination(str(meta["bucket"]), keys.normalize_prefix(meta["prefix"]))
     _check_data_file(entry.data_path)
     version, files = version_of(meta)
+    root = str(meta["source_root"])
+    if root not in _configs:
+        _configs[root] = tuple(scan_config(root))
     function = keys.sanitize_segment(str(meta["function"]))
     flushed_at = datetime.fromtimestamp(float(meta["flushed_at"]), timezone.utc)
     key = keys.raw_key(destination.prefix, function, flushed_at, version, str(meta["env"]), int(meta["seq"]))
@@ -269,13 +278,13 @@ def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] |
         file_size=size,
         upload_time_ms=round((time.perf_counter() - began) * 1000, 2),
     )
-    return key, SnapshotJob(destination, function, keys.sanitize_segment(version), tuple(files))
+    return key, SnapshotJob(destination, function, keys.sanitize_segment(version), tuple(files), _configs[root])
 
 
 def _upload_snapshots(client: Any, outbox: Outbox, jobs: list[SnapshotJob], deadline: float | None) -> None:
     for job in dict.fromkeys(jobs):
         try:
-            upload_snapshot(client, job.destination, outbox, job.function, job.version, list(job.files), deadline)
+            upload_snapshot(client, job.destination, outbox, job.function, job.version, list(job.files), deadline, job.config)
         except Exception as exc:  # reports can live without sources until a later drain uploads them
             log.warning("Source snapshot upload failed; will retry", error=str(exc), operation="source_snapshot")
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterable
 
 # This package never measures itself, even when it sits under the source root.
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_SOURCE_FILES = 20000
+# coverage.py's configuration files, in the order it looks for them (coverage.config.config_files_to_try):
+# the reporter applies their report options as `coverage report` would in the function's folder.
+CONFIG_FILES = (".coveragerc", ".coveragerc.toml", "setup.cfg", "tox.ini", "pyproject.toml")
+MAX_CONFIG_BYTES = 256 * 1024
 
 
 def anchor_patterns(patterns: Iterable[str], root: str) -> list[str]:
@@ -91,6 +96,33 @@ def is_measured(path: str, include: list[str], omit: list[str]) -> bool:
     return any(fnmatch.fnmatch(path, p) for p in include) and not any(fnmatch.fnmatch(path, p) for p in omit)
 
 
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_config(root: str) -> list[SourceFile]:
+    """coverage.py's config files at the source root, hashed; one past MAX_CONFIG_BYTES gets no sha256.
+
+    Regular files only: a link could point anywhere (such as /proc/self/environ), and the snapshot is readable
+    by whoever reads the reports.
+    """
+    found = []
+    for name in CONFIG_FILES:
+        path = os.path.join(root, name)
+        try:
+            status = os.lstat(path)
+            if not stat.S_ISREG(status.st_mode):
+                continue
+            found.append(SourceFile(name, path, _sha256_of(path) if status.st_size <= MAX_CONFIG_BYTES else "", status.st_size))
+        except OSError:
+            continue
+    return found
+
+
 def scan_sources(root: str, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[SourceFile]:
     """Every Python file coverage.py would measure under the root, hashed, sorted by relative path."""
     include_patterns, omit_patterns = measurement_patterns(root, include, exclude)
@@ -107,12 +139,8 @@ def scan_sources(root: str, include: Iterable[str] = (), exclude: Iterable[str] 
             path = os.path.join(directory, filename)
             if not is_measured(path, include_patterns, omit_patterns) or not os.path.isfile(path):
                 continue
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 16), b""):
-                    digest.update(chunk)
             relative = os.path.relpath(path, root).replace(os.sep, "/")
-            found.append(SourceFile(relative, path, digest.hexdigest(), os.path.getsize(path)))
+            found.append(SourceFile(relative, path, _sha256_of(path), os.path.getsize(path)))
             if len(found) >= MAX_SOURCE_FILES:
                 return sorted(found, key=lambda f: f.relative_path)
     return sorted(found, key=lambda f: f.relative_path)

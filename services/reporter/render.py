@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import mimetypes
 import os
@@ -22,6 +23,7 @@ from lambda_coverage.services import storage
 from . import pages
 from .diff import executed_lines
 from .function_index import record_report
+from .report_config import read_report_config
 from .sources import SourceSnapshot, materialize_sources
 
 COMBINED_DATA = "coverage.sqlite"
@@ -45,6 +47,7 @@ LINES_WITHOUT_BRANCHES_NOTE = (
     "Some raw files of this group measured lines only (branch coverage off): their lines count as executed, "
     "and the branches on them are counted only from the files that measured branches."
 )
+EVERYTHING_OMITTED = "The [report] omit of the function's coverage.py config leaves out every measured file: the reports are empty."
 MAX_LISTED_SKIPS = 50
 MAX_LISTED_CONTEXTS = 100
 
@@ -232,9 +235,11 @@ def build_reports(
     """Write coverage.json, lcov.info, coverage.xml, html/ and summary.json into `out_dir`; return the summary.
 
     `snapshot.root` holds the sources at `{path_prefix}{relative path}`, so every report names files
-    the same way: relative to the source root, behind the optional prefix.
+    the same way: relative to the source root, behind the optional prefix. The report options of the
+    function's own coverage.py config file there apply, as `coverage report` would apply them.
     """
     from coverage import Coverage
+    from coverage.exceptions import NoDataError
 
     os.makedirs(out_dir, exist_ok=True)
     html_dir = os.path.join(out_dir, HTML_DIR)
@@ -250,6 +255,8 @@ def build_reports(
         has_arcs, contexts, without_source = _map_to_sources(clean_path, snapshot, mapped_path)
         lines_without_branches = datafile.read_meta(clean_path, [LINES_WITHOUT_BRANCHES]).get(LINES_WITHOUT_BRANCHES) == "1"
         without_source.update(unsafe)
+        config = read_report_config(os.path.join(snapshot.root, *path_prefix.split("/")), snapshot.config_unavailable)
+        everything_omitted = False
         if snapshot.available:
             title = f"Coverage of {group.function} {group.version} on {group.date}"
             with _reporting_directory(snapshot.root):
@@ -258,18 +265,28 @@ def build_reports(
                 # Which requests ran each line, when the layer recorded it (coverage.py escapes the labels).
                 cov.set_option("html:show_contexts", bool(contexts))
                 cov.set_option("json:show_contexts", bool(contexts))
+                config.apply(cov)
                 cov.load()
-                cov.json_report(outfile=os.path.join(out_dir, JSON_REPORT), ignore_errors=True, pretty_print=True)
-                cov.lcov_report(outfile=os.path.join(out_dir, LCOV_REPORT), ignore_errors=True)
-                cov.xml_report(outfile=os.path.join(out_dir, XML_REPORT), ignore_errors=True)
-                cov.html_report(directory=html_dir, ignore_errors=True, title=title)
+                try:
+                    cov.json_report(outfile=os.path.join(out_dir, JSON_REPORT), ignore_errors=True, pretty_print=True)
+                    cov.lcov_report(outfile=os.path.join(out_dir, LCOV_REPORT), ignore_errors=True)
+                    cov.xml_report(outfile=os.path.join(out_dir, XML_REPORT), ignore_errors=True)
+                    cov.html_report(directory=html_dir, ignore_errors=True, title=title)
+                except NoDataError:  # the config's omit leaves out every file
+                    everything_omitted = True
+        if everything_omitted or not snapshot.available:
+            report = _empty_reports(out_dir, has_arcs)
+        else:
             _neutral_xml_sources(os.path.join(out_dir, XML_REPORT), os.path.realpath(snapshot.root))
             _neutral_xml_sources(os.path.join(out_dir, XML_REPORT), snapshot.root)
             with open(os.path.join(out_dir, JSON_REPORT), encoding="utf-8") as handle:
                 report = json.load(handle)
             without_source.update(_not_analyzed(clean_path, snapshot, set(report["files"]), path_prefix))
-        else:
-            report = _empty_reports(out_dir, has_arcs)
+    # Files the config omits are left out of every report, with source or without.
+    without_source = {
+        path: lines for path, lines in without_source.items()
+        if check_path(path) is not None or not config.omits(os.path.join(snapshot.root, *(path_prefix + path).split("/")))
+    }
     unavailable = [
         {
             "path": path_prefix + path if check_path(path) is None else path,
@@ -283,7 +300,13 @@ def build_reports(
         summary["contexts"] = {"count": len(contexts), "labels": contexts[:MAX_LISTED_CONTEXTS]}
     if lines_without_branches:
         summary["branch_note"] = LINES_WITHOUT_BRANCHES_NOTE
+    summary["report_config"] = config.describe()
     os.makedirs(html_dir, exist_ok=True)
+    if everything_omitted:
+        summary["report_config"]["note"] = EVERYTHING_OMITTED
+        with open(os.path.join(html_dir, "index.html"), "w", encoding="utf-8") as handle:
+            handle.write(f'<!doctype html><meta charset="utf-8"><title>{html.escape(group.function)}</title>'
+                         f'<p>{html.escape(EVERYTHING_OMITTED)}</p><p><a href="../summary.json">summary.json</a></p>\n')
     if not snapshot.available:
         with open(os.path.join(html_dir, "index.html"), "w", encoding="utf-8") as handle:
             handle.write(pages.unavailable_page(summary, standalone=True))
@@ -339,7 +362,7 @@ def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, 
 
 def compact_summary(summary: dict) -> dict:
     """The summary without per-file detail: small enough for a Step Functions payload."""
-    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries", "contexts")}
+    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries", "contexts", "report_config")}
     compact["unavailable_paths"] = [entry["path"] for entry in summary.get("unavailable", [])][:20]
     return compact
 
@@ -410,6 +433,7 @@ def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefi
         snapshot = materialize_sources(client, bucket, prefix, group.function, group.version, measured, source_root, path_prefix)
         out_dir = os.path.join(work, "out")
         summary = build_reports(data_path, snapshot, out_dir, group, path_prefix, raw_files)
+        pages.add_report_navigation(os.path.join(out_dir, HTML_DIR), group.function)
         uploaded = _upload_tree(client, bucket, base, out_dir)
         _remove_stale_html(client, bucket, base + HTML_DIR, set(uploaded))
         executed = executed_lines(data_path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from coverage_wrapper import keys
+from coverage_wrapper.sources import CONFIG_FILES, MAX_CONFIG_BYTES
 from coverage_wrapper.validation import check_path
 from lambda_coverage.services import storage
 
@@ -27,6 +28,7 @@ TOO_LARGE = "the source file is too large to render"
 UNSAFE_PATH = "the file path is not a plain relative path"
 FILE_AND_FOLDER = "the source manifest has this path both as a file and as a folder"
 UNWRITABLE = "the source file could not be written"
+CONFIG_TOO_LARGE = f"it is larger than {MAX_CONFIG_BYTES // 1024} KiB, so the layer did not upload it"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class SourceSnapshot:
 
     `never_executed` holds the snapshot's files that no invocation executed (absent from the data):
     reported at 0% when their source is there, and listed in `skipped` with the reason when it is not.
+    `config_unavailable` names the coverage.py config files the snapshot lists but could not place, with why.
     """
 
     root: str
@@ -43,6 +46,7 @@ class SourceSnapshot:
     unavailable: dict[str, str] = field(default_factory=dict)
     never_executed: set[str] = field(default_factory=set)
     skipped: dict[str, str] = field(default_factory=dict)
+    config_unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def _file_and_folder(wanted: list[str], measured: set[str]) -> set[str]:
@@ -62,7 +66,13 @@ def _file_and_folder(wanted: list[str], measured: set[str]) -> set[str]:
 
 
 def read_manifest(client: Any, bucket: str, prefix: str, function: str, version: str) -> tuple[dict[str, Any] | None, str]:
-    """The snapshot's files (relative path → {"sha256", "size"}), or None and why there is no usable manifest.
+    """The snapshot's files (relative path → {"sha256", "size"}), or None and why there is no usable manifest."""
+    document, problem = read_manifest_document(client, bucket, prefix, function, version)
+    return (document["files"] if document is not None else None), problem
+
+
+def read_manifest_document(client: Any, bucket: str, prefix: str, function: str, version: str) -> tuple[dict[str, Any] | None, str]:
+    """The snapshot's whole manifest (its "files", and its "config" files when the layer found any), or None and why.
 
     Only the manifest under the group's own function is read, and only when it names that function
     and code version: the layer writes both, and each function may write under its own name only.
@@ -79,7 +89,7 @@ def read_manifest(client: Any, bucket: str, prefix: str, function: str, version:
         return None, UNUSABLE_MANIFEST
     if document.get("function") != function or document.get("code_version") != version:
         return None, FOREIGN_MANIFEST
-    return document["files"], ""
+    return document, ""
 
 
 def read_blob(client: Any, bucket: str, prefix: str, sha256: str) -> tuple[bytes | None, str]:
@@ -116,7 +126,8 @@ def materialize_sources(
     """
     snapshot = SourceSnapshot(root=root)
     measured = set(paths)
-    manifest, no_manifest = read_manifest(client, bucket, prefix, function, version)
+    document, no_manifest = read_manifest_document(client, bucket, prefix, function, version)
+    manifest = document["files"] if document is not None else None
     snapshot.manifest_found = manifest is not None
     snapshot.never_executed = set(manifest or {}) - measured
     wanted = sorted(measured | snapshot.never_executed)
@@ -159,4 +170,29 @@ def materialize_sources(
     for path in snapshot.never_executed:  # nothing ran and nothing to show: skipped, with the reason
         if path in snapshot.unavailable:
             snapshot.skipped[path] = snapshot.unavailable.pop(path)
+    if document is not None and isinstance(document.get("config"), dict):
+        _materialize_config(client, bucket, prefix, document["config"], os.path.join(root, *path_prefix.split("/")), snapshot)
     return snapshot
+
+
+def _materialize_config(client: Any, bucket: str, prefix: str, listed: dict[str, Any], folder: str, snapshot: SourceSnapshot) -> None:
+    """Write the coverage.py config files the manifest lists into the function's source root, verified against
+    their sha256; only coverage.py's own file names are ever written."""
+    for name in CONFIG_FILES:
+        entry = listed.get(name)
+        if entry is None:
+            continue
+        if not isinstance(entry, dict) or not _SHA256.match(str(entry.get("sha256", ""))):
+            too_large = isinstance(entry, dict) and isinstance(entry.get("size"), int) and entry["size"] > MAX_CONFIG_BYTES
+            snapshot.config_unavailable[name] = CONFIG_TOO_LARGE if too_large else NOT_IN_SNAPSHOT
+            continue
+        content, problem = read_blob(client, bucket, prefix, entry["sha256"])
+        if content is None:
+            snapshot.config_unavailable[name] = problem
+            continue
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(content)
+        except OSError as exc:
+            snapshot.config_unavailable[name] = f"{UNWRITABLE}: {exc.strerror or type(exc).__name__}"
