@@ -176,7 +176,7 @@ def sdk_line(runs: list[dict]) -> str:
     """Whether the layer loaded the AWS SDK into the function process (a handler that imports it itself does not count)."""
     loaded = sorted({f"{r['python']} {r['shape']}" for r in runs if r["aws_sdk_loaded"] and r["variant"] != "bare" and r["flush_mode"] == "extension"
                      and not any(b["aws_sdk_loaded"] for b in _runs(runs, python=r["python"], shape=r["shape"], variant="bare"))})
-    return "no run" if not loaded else "these runs: " + ", ".join(loaded)
+    return "never" if not loaded else "in these runs: " + ", ".join(loaded)
 
 
 def package_section(runs: list[dict], goals: list[tuple]) -> str:
@@ -483,8 +483,8 @@ ships bytecode (precompiled like a built deployment package); **bare, no bytecod
 zip without `__pycache__`, which the interpreter compiles at every cold start. **Floor** is bare +
 `import coverage` + `Coverage(branch=True).start()` after the package's import. Cold start ends with
 the first invocation; then {plan.invocations['package']} more invocations, then two flushes with new data, timed
-(the first flush of the `markers` core imports coverage.py and parses each measured file with
-coverage.py's parser to turn markers into arcs; later flushes reuse that). {plan.package_repeats} rounds on
+(the `markers` core imports coverage.py only at its first flush, which also turns the markers that
+ran into coverage.py's arcs; later flushes reuse that). {plan.package_repeats} rounds on
 Python {', '.join(sorted({r['python'] for r in package_runs}))} (the `markers` Pythons). Columns as in section 2; flush times
 are the main thread's CPU time (`time.thread_time()`), with the first flush's wall time beside it.
 

@@ -104,7 +104,7 @@ def verdict(value: float, goal: float, higher_is_better: bool = False) -> str:
     if (value >= goal) if higher_is_better else (value <= goal):
         return "met"
     missed = (goal / value - 1) if higher_is_better else (value / goal - 1)
-    return f"MISSED by {missed * 100:.0f}%"
+    return f"MISSED by {missed * 100:.1f}%" if missed < 0.01 else f"MISSED by {missed * 100:.0f}%"
 
 
 def pipeline_counts(bursts: list[dict], lambda_ms: dict[str, float], memory_mb: dict[str, int], validate_function: str) -> PipelineCounts:

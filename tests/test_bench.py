@@ -87,6 +87,7 @@ def test_verdict_says_met_or_by_how_much_it_missed():
     assert report.verdict(2.0, 1.0, higher_is_better=True) == "met"
     assert report.verdict(0.5, 1.0, higher_is_better=True) == "MISSED by 100%"
     assert report.verdict(float("nan"), 1.0) == "not measured"
+    assert report.verdict(1.2046, 1.2) == "MISSED by 0.4%"  # never "MISSED by 0%"
 
 
 def test_paired_ratios_divide_each_round_by_the_same_rounds_baseline():
