@@ -13,20 +13,35 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from coverage_wrapper import keys
 from coverage_wrapper.config import parse_config
 from coverage_wrapper.datafile import relativize
 from coverage_wrapper.outbox import Outbox
 from coverage_wrapper.shipper import Destination, drain, upload_snapshot
-from coverage_wrapper.sources import CONFIG_FILES, MAX_CONFIG_BYTES, code_version, scan_config, scan_sources
-from layer_harness import FIXTURES, layer_env, run_function
-from lambda_coverage.services.combiner import CombineRequest, Group as CombineGroup, commit, merge_batch, plan
-from lambda_coverage.services.reporter import Group, SourceSnapshot, build_reports, render_group
+from coverage_wrapper.sources import (
+    CONFIG_FILES,
+    MAX_CONFIG_BYTES,
+    code_version,
+    scan_config,
+    scan_sources,
+)
+from lambda_coverage.services.combiner import CombineRequest, commit, merge_batch, plan
+from lambda_coverage.services.combiner import Group as CombineGroup
+from lambda_coverage.services.reporter import (
+    Group,
+    SourceSnapshot,
+    build_reports,
+    render_group,
+)
 from lambda_coverage.services.reporter.report_config import read_report_config
-from lambda_coverage.services.reporter.sources import CONFIG_TOO_LARGE, BLOB_MISMATCH, BLOB_MISSING
+from lambda_coverage.services.reporter.sources import (
+    BLOB_MISMATCH,
+    BLOB_MISSING,
+    CONFIG_TOO_LARGE,
+)
 from lambda_coverage.services.settings import PipelineSettings
 from lambda_coverage.services.uploader.intake import intake_object
+from layer_harness import FIXTURES, layer_env, run_function
 
 PREFIX = "coverage/"
 FUNCTION = "orders-fn"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from coverage_wrapper.sources import CONFIG_FILES, MAX_CONFIG_BYTES
 
@@ -83,8 +84,8 @@ def _read_file(config: Any, path: str, name: str, warnings: list[str]) -> bool:
 
     if os.path.getsize(path) > MAX_CONFIG_BYTES:
         raise ValueError(f"it is larger than {MAX_CONFIG_BYTES // 1024} KiB")
-    with open(path, "rb") as handle:
-        text = handle.read(MAX_CONFIG_BYTES + 1).decode("utf-8-sig")
+    with open(path, "rb") as original:
+        text = original.read(MAX_CONFIG_BYTES + 1).decode("utf-8-sig")
     literal = substitute_variables(text, {}).replace("$", "$$")
     with tempfile.TemporaryDirectory(prefix="coverage-config-") as scratch:
         copy = os.path.join(scratch, name)
@@ -97,7 +98,7 @@ def _read_file(config: Any, path: str, name: str, warnings: list[str]) -> bool:
 
         try:
             return bool(config.from_file(copy, warn, our_file=name in _OWN_FILES))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever coverage.py raises becomes the one reason shown
             raise ValueError(str(exc).replace(copy, name)) from None
 
 
@@ -124,7 +125,7 @@ def read_report_config(directory: str, unavailable: Mapping[str, str] | None = N
             continue
         try:
             used = _read_file(config, path, name, warnings)
-        except Exception as exc:  # whatever a file holds, the reports go on without it
+        except Exception as exc:  # noqa: BLE001 - whatever a file holds, the reports go on without it
             return ReportConfig(file=name, ignored=_short(f"coverage.py cannot read {name}: {exc}"), warnings=warnings)
         if used:
             break
