@@ -82,10 +82,25 @@ def _irrefutable(case: ast.match_case) -> bool:
     return case.guard is None and pattern_irrefutable(case.pattern)
 
 
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement in a body, nested ones included. Branches are statements: expressions are never
+    visited, which makes this several times faster than `ast.walk` over a whole module."""
+    for node in body:
+        yield node
+        for field_name in ("body", "orelse", "finalbody"):
+            nested = getattr(node, field_name, None)
+            if isinstance(nested, list):
+                yield from _statements(nested)
+        for clause in getattr(node, "handlers", ()):
+            yield from _statements(clause.body)
+        for case in getattr(node, "cases", ()):
+            yield from _statements(case.body)
+
+
 def mark(tree: ast.Module) -> Marks:
     """Put the markers into `tree` (in place); the same tree always gets the same markers."""
     marks = Marks()
-    for node in [n for n in ast.walk(tree) if isinstance(n, (*_BRANCHING, ast.Match))]:
+    for node in [n for n in _statements(tree.body) if isinstance(n, (*_BRANCHING, ast.Match))]:
         if isinstance(node, ast.Match):
             _mark_match(node, marks)
             continue
