@@ -134,6 +134,22 @@ def compile_marked(source: bytes | str, filename: str) -> tuple[types.CodeType, 
     return compile(tree, filename, "exec", dont_inherit=True), marks
 
 
+_RESUME = dis.opmap["RESUME"]
+
+
+def events_to_wait_for(code: types.CodeType) -> set[Any]:
+    """The LINE events a code object can still report: each line but its prologue's (up to RESUME), and
+    each place a marker sits, as (marker, offset): a `finally` body compiled twice has its markers twice,
+    each leading somewhere else."""
+    raw = code.co_code
+    prologue_end = next((offset + 2 for offset in range(0, len(raw), 2) if raw[offset] == _RESUME), 0)
+    return {
+        (line, start) if line >= MARKER_BASE else line
+        for start, end, line in code.co_lines()
+        if line is not None and end > prologue_end
+    }
+
+
 def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
     """A code object and every code object nested in it."""
     yield code
@@ -280,6 +296,9 @@ class MarkersCore:
         # Per dynamic context, for code running unmarked: each branch instruction and where it went.
         self._branch_sites: set[tuple[str, types.CodeType, int, int]] = set()
         self._ways: dict[tuple[str, types.CodeType, int], set[int]] = {}
+        # Marked code objects whose lines have not all run yet; those that ran them all have their events off.
+        self._pending: dict[tuple[str, types.CodeType], set[int]] = {}
+        self._quiet: list[types.CodeType] = []
         self._by_context: dict[str, tuple[dict[str, set[int]], set, set]] = {
             "": (self._executed, self._sites, self._branch_sites)
         }
@@ -301,9 +320,21 @@ class MarkersCore:
         if executed is None:
             executed = self._executed.setdefault(code.co_filename, set())
         executed.add(line)
+        event: Any = line
         if line >= MARKER_BASE:  # where it ran: the copy of the code it belongs to
+            event = (line, sys._getframe(1).f_lasti)
             # Equal code objects of two files compare equal: the file name keeps their sites apart.
-            self._sites.add((code.co_filename, code, sys._getframe(1).f_lasti, line))
+            self._sites.add((code.co_filename, code, event[1], line))
+        pending = self._pending.get((code.co_filename, code))
+        if pending is not None:
+            pending.discard(event)
+            if not pending:
+                # Every line of this code ran: no event is left to wait for. A jump back into a line
+                # keeps an instrumentation point that never fires, so it never gets its DISABLE;
+                # switching the code's events off removes it (and the cost of calling through it).
+                del self._pending[(code.co_filename, code)]
+                sys.monitoring.set_local_events(self._tool, code, 0)  # type: ignore[arg-type]
+                self._quiet.append(code)
         return sys.monitoring.DISABLE
 
     def wants(self, filename: str) -> bool:
@@ -338,6 +369,8 @@ class MarkersCore:
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
         for nested in code_objects(code):
+            if marked:
+                self._pending[(filename, nested)] = events_to_wait_for(nested)
             sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]
 
     def measure_running(self, code: types.CodeType) -> None:
@@ -402,6 +435,9 @@ class MarkersCore:
         self._executed, self._sites, self._branch_sites = self._by_context.setdefault(context, ({}, set(), set()))
         if context:
             self._ways = {}
+            for code in self._quiet:
+                self.watch(code, code.co_filename)
+            self._quiet = []
             sys.monitoring.restart_events()
 
     def after_fork_in_child(self, data_file: str) -> None:
