@@ -399,7 +399,7 @@ def main() -> int:
             print(f"{name} failed: {exc}", file=sys.stderr, flush=True)
             return None
 
-    merge = attempted("merge", merge_throughput.measure, {1000: 1} if args.quick else {1000: 3, 10000: 1}, 100 if args.quick else 300)
+    merge = attempted("merge", merge_throughput.measure, {1000: 1} if args.quick else {1000: 2, 10000: 1}, 100 if args.quick else 300)
     pipe = attempted("pipeline", pipeline.measure, 1 if args.quick else 2, 1, 1 if args.quick else 3, 10 if args.quick else 20)
     goals: list[tuple] = []
     warm = warm_section(runs, goals)
@@ -536,8 +536,10 @@ extension time) is a few cents; the seed's is the whole $10+.
 
 ## How to run
 
-`make bench` (full, about 10 minutes) or `make bench-quick` (fewer rounds, invocations and files;
-about 2 minutes). Both write this file; sections other tools add to it are kept. The 3.12/3.13
+`make bench` (full, 6–10 minutes, by the machine's load) or `make bench-quick` (fewer rounds, invocations and files;
+about 2 minutes). Both write this file; sections other tools add to it are kept. The first run
+with an interpreter adds a discarded warm-up round, so the bytecode cache under `build/bench-pycache/`
+holds what every variant imports. The 3.12/3.13
 venvs are created once under `build/bench-venvs/` from pyenv's interpreters, with the coverage.py
 the layer pins for that Python and this venv's Powertools; missing interpreters are skipped.
 """

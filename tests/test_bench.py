@@ -212,3 +212,13 @@ def test_missed_goals_are_explained_only_where_they_are_missed():
     text = explain_missed([("Warm, default configuration (branch coverage, `markers`), decorator, Python 3.12, powertools handler", "1.13×", "MISSED by 8%", "≤ 1.05×")], runs, [])
     assert "fixed cost per invocation" in text and "about 1.3 µs" in text
     assert "Call-heavy code" not in text and "Cold start with a package" not in text
+
+
+def test_warm_up_runs_once_per_interpreter_and_section(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "PYCACHE", tmp_path)
+    pythons = {"3.12": "/venvs/py3.12/bin/python", "3.13": "/venvs/py3.13/bin/python"}
+    assert runtime.needs_warm_up(pythons, "runtime")
+    runtime.warmed(pythons, "runtime")
+    assert not runtime.needs_warm_up(pythons, "runtime")
+    assert runtime.needs_warm_up(pythons, "package")
+    assert runtime.needs_warm_up(dict(pythons, **{"3.11": "/usr/bin/python3.11"}), "runtime")
