@@ -362,7 +362,7 @@ def _arn_text(resource) -> str:
         (
             "Report",
             {
-                "s3:GetObject": {"combined/*", "sources/*", "reports/*", "daily/*"},
+                "s3:GetObject": {"combined/*", "sources/*", "reports/*", "daily/*", "quarantine/*"},
                 "s3:PutObject": {"combined/*", "reports/*", "daily/*"},
                 "s3:DeleteObject": {"combined/*"},
             },

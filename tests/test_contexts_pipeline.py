@@ -182,9 +182,9 @@ def _download_html(s3, bucket: str, base: str, target: Path) -> Path:
     return target / "html"
 
 
-def _shown_contexts(browser, page_path: Path) -> tuple[dict[int, set[str]], list[str]]:
+def _shown_contexts(browser, page_path: Path, screenshot: Path | None = None) -> tuple[dict[int, set[str]], list[str]]:
     """Per line, the contexts coverage.py's page shows once its context label is clicked; and any page problems."""
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 1300})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
@@ -199,12 +199,17 @@ def _shown_contexts(browser, page_path: Path) -> tuple[dict[int, set[str]], list
         label.click()
         listed = page.locator(f"#t{number}").locator("xpath=ancestor::p").locator(".ctxs").inner_text()
         shown[number] = {"" if text == "(empty)" else text for text in listed.split("\n") if text}
+    if screenshot is not None:
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(screenshot))
     problems += [f"injected element: {n}" for n in page.eval_on_selector_all("#source img, #source script, #source iframe", "e => e.map(x => x.outerHTML)")]
     page.close()
     return shown, problems
 
 
 def test_the_routes_shown_for_a_line_are_the_events_that_ran_it(s3, bucket, moto_endpoint, tmp_path, browser):
+    # The page with every context list open is kept as a screenshot ($SCREENSHOTS_DIR, for the README).
+    screenshot = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path) / "contexts-1280.png"
     app, raw_keys = _ship_environments(tmp_path, bucket, moto_endpoint, ENVIRONMENTS)
     assert len(raw_keys) >= 5  # several raw files per environment: the merge must carry contexts across them
     expected = _expected_routes(app, tmp_path)
@@ -218,7 +223,7 @@ def test_the_routes_shown_for_a_line_are_the_events_that_ran_it(s3, bucket, moto
     report = json.loads(s3.get_object(Bucket=bucket, Key=base + "coverage.json")["Body"].read())
     assert report["meta"]["show_contexts"] is True
     in_json = {int(line): set(labels) for line, labels in report["files"]["tasks.py"]["contexts"].items()}
-    in_html, problems = _shown_contexts(browser, _download_html(s3, bucket, base, tmp_path / "site") / "tasks_py.html")
+    in_html, problems = _shown_contexts(browser, _download_html(s3, bucket, base, tmp_path / "site") / "tasks_py.html", screenshot)
     assert problems == []
     # The environment with contexts off ran GET /tasks/0 and POST under the empty context: those lines show "".
     off_lines = set().union(*json.loads(subprocess.run(

@@ -271,11 +271,10 @@ def test_hostile_file_names_and_summaries_are_escaped(s3, bucket, measured, tmp_
     assert "alert" not in get_text(s3, bucket, PREFIX + "reports/history.json")
 
 
-def test_dashboard_links_badges_and_deduplicated_history(s3, bucket, measured):
+def test_dashboard_links_badges_and_one_history_point_per_group(s3, bucket, measured):
     publish(s3, bucket, measured["branch"], function="orders", version="v1")
     publish(s3, bucket, measured["line"], function="orders", version="v2", date="2026-11-24")
     publish(s3, bucket, measured["line"], function="billing", version="b1", skip_blobs=("app/orders.py",))
-    publish_combined(s3, bucket, PREFIX, "pending", DATE, "p1", measured["line"].relative_data)
     summaries = {
         group: render_group(s3, bucket, PREFIX, Group(*group))
         for group in (("orders", DATE, "v1"), ("orders", "2026-11-24", "v2"), ("billing", DATE, "b1"))
@@ -283,26 +282,40 @@ def test_dashboard_links_badges_and_deduplicated_history(s3, bucket, measured):
     write_daily_rollup(s3, bucket, PREFIX, DATE)
     first = refresh_dashboard(s3, bucket, PREFIX)
     second = refresh_dashboard(s3, bucket, PREFIX)
-    assert first["groups"] == 4 and first["history_points"] == second["history_points"] == 3
-    render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
-    assert refresh_dashboard(s3, bucket, PREFIX)["history_points"] == 4
+    assert first["groups"] == 3 and first["history_points"] == second["history_points"] == 3
+    assert second["functions_changed"] == 0
+    rerendered = render_group(s3, bucket, PREFIX, Group("orders", DATE, "v1"))
+    again = refresh_dashboard(s3, bucket, PREFIX)
+    assert again["history_points"] == 3 and again["functions_changed"] == 1
     history = json.loads(get_text(s3, bucket, PREFIX + "reports/history.json"))
-    assert [p["version"] for p in history["points"] if p["function"] == "orders"] == ["v1", "v1", "v2"]
+    orders = [p for p in history["points"] if p["function"] == "orders"]
+    assert [(p["version"], p["generated_at"]) for p in orders] == [("v1", rerendered["generated_at"]), ("v2", summaries[("orders", "2026-11-24", "v2")]["generated_at"])]
 
     index_key = PREFIX + "reports/index.html"
     index = get_text(s3, bucket, index_key)
-    for summary in summaries.values():
-        assert f"{summary['percent']:.1f}%" in index
-    assert "not rendered yet" in index
-    parser = Links()
-    parser.feed(index)
+    for group in (("orders", "2026-11-24", "v2"), ("billing", DATE, "b1")):
+        assert f"{summaries[group]['percent']:.1f}%" in index
     existing = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])}
-    html_reports = [h for h in parser.hrefs if h.endswith("html/index.html")]
-    assert len(html_reports) == 3
-    assert "../daily/2026-11-23/index.html" in parser.hrefs and "../daily/2026-11-24/index.html" not in parser.hrefs
-    for link in parser.hrefs + parser.images:
-        assert not link.startswith(("/", "http")), link
-        assert posixpath.normpath(posixpath.join(posixpath.dirname(index_key), link)) in existing, link
+    pages_checked = [index_key, PREFIX + "reports/functions/orders.html", PREFIX + "reports/functions/billing.html",
+                     PREFIX + "reports/diff/orders/v1/v2.html", PREFIX + "combined/orders/2026-11-24/v2/html/index.html"]
+    links: dict[str, list[str]] = {}
+    for key in pages_checked:
+        parser = Links()
+        parser.feed(get_text(s3, bucket, key))
+        links[key] = parser.hrefs
+        for link in parser.hrefs + parser.images:
+            if link.startswith(("#", "data:", "https://coverage.readthedocs.io/")):  # coverage.py's own footer
+                continue
+            assert not link.startswith(("/", "http")), link
+            assert posixpath.normpath(posixpath.join(posixpath.dirname(key), link.split("#")[0])) in existing, (key, link)
+    assert len([h for h in links[index_key] if h.endswith("html/index.html")]) == 2  # the latest day of each function
+    assert "../daily/2026-11-23/index.html" in links[index_key] and "../daily/2026-11-24/index.html" not in links[index_key]
+    assert "diff/orders/v1/v2.html" in links[index_key] and "functions/orders.html" in links[index_key]
+    assert "../diff/orders/v1/v2.html" in links[PREFIX + "reports/functions/orders.html"]
+    orders_page = links[PREFIX + "reports/functions/orders.html"]
+    assert {"../../combined/orders/2026-11-23/v1/html/index.html", "../../combined/orders/2026-11-24/v2/html/index.html"} <= set(orders_page)
+    report_links = links[PREFIX + "combined/orders/2026-11-24/v2/html/index.html"]
+    assert {"../../../../../reports/index.html", "../../../../../reports/functions/orders.html"} <= set(report_links)
     badge = ET.fromstring(get_text(s3, bucket, PREFIX + "reports/badges/orders.svg"))
     latest = summaries[("orders", "2026-11-24", "v2")]["percent"]
     assert f"{latest:.0f}%" in "".join(badge.itertext())

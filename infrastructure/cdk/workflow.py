@@ -46,12 +46,13 @@ SERVICE_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
         "list": ("raw/", "combined/"),
     },
     # Reporter: renders from combined data and source snapshots; owns reports/ and daily/ (it reads
-    # its own history.json back) and replaces stale HTML pages under combined/.
+    # its own history.json back) and replaces stale HTML pages under combined/. The dashboard counts
+    # recent quarantined uploads and shows their reasons, so it lists and reads quarantine/.
     "lambda_coverage.services.reporter": {
-        "read": ("combined/", "sources/", "reports/", "daily/"),
+        "read": ("combined/", "sources/", "reports/", "daily/", "quarantine/"),
         "write": ("combined/", "reports/", "daily/"),
         "delete": ("combined/",),
-        "list": ("combined/", "daily/", "reports/"),
+        "list": ("combined/", "daily/", "reports/", "quarantine/"),
     },
 }
 

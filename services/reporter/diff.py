@@ -67,21 +67,27 @@ def add_executed(document: Any, function: str, version: str, date: str, executed
             changed = True
     if not changed:
         return None
+    generation = document.get("generation") if isinstance(document, dict) else 0
     return {
         "format": FORMAT,
         "function": function,
         "version": version,
+        # Counts the record's growths: a diff says which it was computed from, so an older one never replaces it.
+        "generation": (generation if isinstance(generation, int) else 0) + 1,
         "dates": sorted(set(dates) | {date}),
         "files": dict(sorted(files.items())),
     }
 
 
-def executed_from_combined(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict | None:
-    """The union of every combined day group of a version, read from S3; None when it has none."""
+def executed_from_combined(client: Any, bucket: str, prefix: str, function: str, version: str,
+                           dates: Iterable[str] | None = None) -> dict | None:
+    """The union of the combined day groups of a version on `dates` (default: every date of the function); None when none has data."""
     base = f"{keys.normalize_prefix(prefix)}combined/{function}/"
+    if dates is None:
+        dates = storage.list_children(client, bucket, base)
     document = None
     with tempfile.TemporaryDirectory(prefix="executed-") as scratch:
-        for date in sorted(d for d in storage.list_children(client, bucket, base) if keys.is_date(d)):
+        for date in sorted(d for d in set(dates) if keys.is_date(d)):
             local = os.path.join(scratch, f"{date}.sqlite")
             if storage.download(client, bucket, keys.combined_data_key(prefix, function, date, version), local) is None:
                 continue
@@ -93,11 +99,11 @@ def executed_from_combined(client: Any, bucket: str, prefix: str, function: str,
 
 
 def record_executed(client: Any, bucket: str, prefix: str, function: str, version: str, date: str,
-                    executed: Mapping[str, Iterable[int]]) -> bool:
+                    executed: Mapping[str, Iterable[int]], seed_dates: Iterable[str] = ()) -> bool:
     """Add one day group's executed lines to its version's record (a conditional write); True when it grew.
 
-    A version first seen here is seeded from all its combined day groups, so data rendered before the
-    record existed is in it too.
+    A version without a record yet is seeded from its combined day groups on `seed_dates` (the days the
+    function's index knows it ran), so data rendered before the record existed is in it too.
     """
     seeded: list[dict | None] = []
     grew = False
@@ -106,7 +112,7 @@ def record_executed(client: Any, bucket: str, prefix: str, function: str, versio
         nonlocal grew
         if current is None:
             if not seeded:
-                seeded.append(executed_from_combined(client, bucket, prefix, function, version))
+                seeded.append(executed_from_combined(client, bucket, prefix, function, version, set(seed_dates) - {date}))
             document = seeded[0]
         else:
             try:
@@ -122,6 +128,20 @@ def record_executed(client: Any, bucket: str, prefix: str, function: str, versio
     key = executed_key(prefix, function, version)
     storage.update_object(client, bucket, key, change, key, ContentType="application/json")
     return grew
+
+
+def ensure_executed(client: Any, bucket: str, prefix: str, function: str, version: str, seed_dates: Iterable[str]) -> None:
+    """Create a version's record from its combined day groups on `seed_dates` when it has none yet."""
+    key = executed_key(prefix, function, version)
+    if storage.head_object(client, bucket, key) is not None:
+        return
+    document = executed_from_combined(client, bucket, prefix, function, version, seed_dates)
+    if document is None:
+        return
+    try:
+        storage.put_object(client, bucket, key, json.dumps(document).encode("utf-8"), if_absent=True, ContentType="application/json")
+    except storage.Conflict:  # another report created it first, from at least as much
+        pass
 
 
 def read_executed(client: Any, bucket: str, prefix: str, function: str, version: str) -> dict:
@@ -242,20 +262,78 @@ def version_diff(client: Any, bucket: str, prefix: str, function: str, old: str,
     sources = [load_sources(client, bucket, prefix, function, version, lines, blobs) for version, lines in zip((old, new), executed)]
     diff = compare(function, old, new, executed[0], executed[1], sources[0], sources[1])
     diff["dates"] = {version: d.get("dates", []) for version, d in zip((old, new), documents)}
+    diff["basis"] = {"from": _generation(documents[0]), "to": _generation(documents[1])}
     diff["generated_at"] = utc_now()
     return diff
 
 
-def write_diff(client: Any, bucket: str, prefix: str, diff: dict) -> dict:
-    """Write the diff's JSON and HTML pages; where they are."""
+def _generation(document: Any) -> int:
+    generation = document.get("generation") if isinstance(document, dict) else None
+    return generation if isinstance(generation, int) and not isinstance(generation, bool) else 0
+
+
+def saw_more(basis: Any, than: Any) -> bool:
+    """True when a diff computed from records at `basis` saw at least everything one computed at `than` saw."""
+    if not isinstance(than, dict):
+        return True
+    if not isinstance(basis, dict):
+        return False
+    return all(_generation({"generation": basis.get(k)}) >= _generation({"generation": than.get(k)}) for k in ("from", "to"))
+
+
+def current_basis(client: Any, bucket: str, prefix: str, function: str, old: str, new: str) -> dict:
+    """The generations of the two versions' records now."""
+    basis = {}
+    for name, version in (("from", old), ("to", new)):
+        stored = storage.read_object(client, bucket, executed_key(prefix, function, version))
+        try:
+            basis[name] = _generation(json.loads(stored.body)) if stored else 0
+        except ValueError:
+            basis[name] = 0
+    return basis
+
+
+def publish_diff(client: Any, bucket: str, prefix: str, function: str, old: str, new: str, attempts: int = 5) -> dict | None:
+    """Compute the diff and write it, unless a diff computed from newer records is already there; the diff written.
+
+    Reports of one function run at once (several days or versions in a sweep): a diff is recomputed
+    until neither record changed while it was computed, and the JSON is replaced only by a diff that saw
+    more, so the last report to grow a record leaves the diff of everything.
+    """
+    for _ in range(attempts):
+        diff = version_diff(client, bucket, prefix, function, old, new)
+        if current_basis(client, bucket, prefix, function, old, new) == diff["basis"]:
+            break
+    return diff if write_diff(client, bucket, prefix, diff) else None
+
+
+def write_diff(client: Any, bucket: str, prefix: str, diff: dict, attempts: int = 5) -> bool:
+    """Write the diff's JSON unless the stored one saw more (a conditional write), then the HTML page of whatever
+    JSON is stored; True when this diff's JSON was written."""
     from . import pages
 
-    where = {}
-    for extension, body, content_type in (
-        ("json", json.dumps(diff, indent=1), "application/json"),
-        ("html", pages.diff_page(diff), "text/html; charset=utf-8"),
-    ):
-        key = diff_key(prefix, diff["function"], diff["from"], diff["to"], extension)
-        storage.put_object(client, bucket, key, body.encode("utf-8"), ContentType=content_type, CacheControl="no-cache")
-        where[extension] = key
-    return where
+    json_key = diff_key(prefix, diff["function"], diff["from"], diff["to"], "json")
+    html_key = diff_key(prefix, diff["function"], diff["from"], diff["to"], "html")
+
+    def replace(current: storage.StoredObject | None) -> bytes | None:
+        try:
+            stored = json.loads(current.body) if current else None
+        except ValueError:
+            stored = None
+        if isinstance(stored, dict) and saw_more(stored.get("basis"), diff["basis"]):
+            return None  # the stored diff saw at least as much
+        return json.dumps(diff, indent=1).encode("utf-8")
+
+    written = storage.update_object(client, bucket, json_key, replace, json_key, ContentType="application/json",
+                                    CacheControl="no-cache") is not None
+    # The page follows the stored JSON; a writer that raced this one re-renders it until the JSON holds still.
+    for _ in range(attempts):
+        stored = storage.read_object(client, bucket, json_key)
+        if stored is None:
+            break
+        storage.put_object(client, bucket, html_key, pages.diff_page(json.loads(stored.body)).encode("utf-8"),
+                           ContentType="text/html; charset=utf-8", CacheControl="no-cache")
+        now = storage.head_object(client, bucket, json_key)
+        if now is not None and now["ETag"] == stored.etag:
+            break
+    return written

@@ -15,6 +15,9 @@ from typing import Any
 from coverage_wrapper import keys
 from lambda_coverage.services import storage
 
+from . import diff as version_diff
+from .diff import saw_more
+
 FORMAT = 1
 MAX_DAYS = 30
 MAX_VERSIONS = 12
@@ -104,12 +107,16 @@ def add_group(index: dict, summary: dict, recorded_at: str) -> dict:
 def add_diff(index: dict, diff: dict) -> dict:
     """The index naming a written diff (the newest of each pair of versions)."""
     entry = {
-        "from": diff["from"], "to": diff["to"], "generated_at": diff.get("generated_at"),
+        "from": diff["from"], "to": diff["to"], "generated_at": diff.get("generated_at"), "basis": diff.get("basis"),
         "started_lines": diff["started"]["line_count"], "stopped_lines": diff["stopped"]["line_count"],
         "started_files": len(diff["started"]["files"]), "stopped_files": len(diff["stopped"]["files"]),
     }
+    same = [d for d in index["diffs"] if (d.get("from"), d.get("to")) == (diff["from"], diff["to"])]
+    if same and not saw_more(entry.get("basis"), same[0].get("basis")):
+        return index  # the entry of a diff that saw more stays
     diffs = [d for d in index["diffs"] if (d.get("from"), d.get("to")) != (diff["from"], diff["to"])] + [entry]
     return dict(index, diffs=diffs)
+
 
 
 def ordered_versions(index: dict) -> list[str]:
@@ -145,25 +152,24 @@ def update_index(client: Any, bucket: str, prefix: str, function: str, change: A
 
 
 def record_report(client: Any, bucket: str, prefix: str, summary: dict, executed: dict[str, list[int]], recorded_at: str) -> dict:
-    """After a group is rendered: grow its version's executed lines, rewrite the diff of the two newest
-    versions when either one's lines grew (or the pair is new), and add the group to the function's index."""
-    from . import diff as version_diff
+    """After a group is rendered: grow its version's executed lines, add the group to the function's index, and
+    rewrite the diff of the two newest versions when either one's lines grew (or the pair is new).
 
+    In that order: a report that commits the index after another one finds that one's lines already
+    recorded, so whichever commits last computes the diff of everything.
+    """
     function, version = summary["function"], summary["version"]
-    grew = version_diff.record_executed(client, bucket, prefix, function, version, summary["date"], executed)
-    provisional = add_group(read_index(client, bucket, prefix, function), summary, recorded_at)
-    pair = latest_pair(provisional)
-    written = None
-    known = {(d.get("from"), d.get("to")) for d in provisional["diffs"]}
-    if pair and version in pair and (grew or pair not in known):
-        written = version_diff.version_diff(client, bucket, prefix, function, *pair)
-        version_diff.write_diff(client, bucket, prefix, written)
-
-    def change(index: dict) -> dict:
-        index = add_group(index, summary, recorded_at)
-        return add_diff(index, written) if written is not None else index
-
-    return update_index(client, bucket, prefix, function, change)
+    known_dates = (read_index(client, bucket, prefix, function)["versions"].get(version) or {}).get("dates", [])
+    grew = version_diff.record_executed(client, bucket, prefix, function, version, summary["date"], executed, known_dates)
+    index = update_index(client, bucket, prefix, function, lambda current: add_group(current, summary, recorded_at))
+    pair = latest_pair(index)
+    if pair and version in pair and (grew or pair not in {(d.get("from"), d.get("to")) for d in index["diffs"]}):
+        other = pair[0] if pair[1] == version else pair[1]
+        version_diff.ensure_executed(client, bucket, prefix, function, other, index["versions"][other].get("dates", []))
+        written = version_diff.publish_diff(client, bucket, prefix, function, *pair)
+        if written is not None:
+            index = update_index(client, bucket, prefix, function, lambda current: add_diff(current, written))
+    return index
 
 
 def versions_from_combined(client: Any, bucket: str, prefix: str, function: str) -> list[str]:

@@ -59,6 +59,6 @@ def dashboard_handler(event: dict | None, context: Any) -> dict:
     if date:  # the roll-up first, so the refreshed dashboard links to it
         rollup = write_daily_rollup(client, config.bucket, config.prefix, date)
         result["daily"] = {"date": rollup["date"], "groups": len(rollup["groups"]), "totals": rollup["totals"]}
-    result["dashboard"] = refresh_dashboard(client, config.bucket, config.prefix)
+    result["dashboard"] = refresh_dashboard(client, config.bucket, config.prefix, daily=date)
     logger.info("Dashboard refreshed", operation="dashboard", date=date, **result["dashboard"])
     return result

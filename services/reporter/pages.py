@@ -1,8 +1,12 @@
-"""The reporter's own HTML and SVG: dashboard, daily roll-up, files without source, badges. Every value is escaped."""
+"""The reporter's own HTML and SVG: dashboard, function pages, version diffs, quarantine, daily roll-up, files
+without source, badges, and the navigation added to coverage.py's pages. Every value is escaped."""
 
 from __future__ import annotations
 
 import html
+import os
+import re
+from datetime import date as calendar_date
 from typing import Any, Iterable
 from urllib.parse import quote
 
@@ -18,6 +22,8 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.85rem}code,.nowrap{white-space:nowrap}.wrap code{white-space:normal;word-break:break-all}
 h3{font-size:1rem;margin:1.25rem 0 .35rem}.scroll{overflow-x:auto}nav.top{margin-bottom:1rem}
 table.lines td:last-child code{white-space:pre}
+p code,h1 code{white-space:normal;overflow-wrap:anywhere}h1 code,h2 code{font-size:inherit}
+table.lines th:first-child{width:7rem}
 @media (max-width:600px){body{margin:1rem}}
 """
 
@@ -140,29 +146,81 @@ def unavailable_page(summary: dict, standalone: bool) -> str:
     return _page(f"Files without source: {group}", body)
 
 
-def trend_svg(points: list[dict], width: int = 160, height: int = 32) -> str:
-    """An inline sparkline of percent over time, one circle per point with its date and version as a tooltip."""
-    values = [p for p in points if isinstance(p.get("percent"), (int, float))]
+def daily_trend(points: Iterable[dict]) -> list[dict]:
+    """One point per day: the day's latest data (the newest rendering of any of its code versions), oldest day first."""
+    by_date: dict[str, dict] = {}
+    for point in points:
+        if not isinstance(point.get("percent"), (int, float)) or isinstance(point.get("percent"), bool):
+            continue
+        current = by_date.get(str(point.get("date")))
+        if current is None or str(point.get("generated_at") or "") > str(current.get("generated_at") or ""):
+            by_date[str(point.get("date"))] = point
+    return [by_date[date] for date in sorted(by_date)]
+
+
+def _day_number(date: str) -> int:
+    return calendar_date.fromisoformat(date).toordinal()
+
+
+def trend_svg(points: list[dict], width: int = 180, height: int = 36, days: int = 30, large: bool = False) -> str:
+    """Percent per day over the last `days` days of the function's data, one dot per day, a dashed line where
+    the code version changed; every dot and marker has its date and version as a tooltip."""
+    values = daily_trend(points)
     if not values:
         return '<span class="muted">no data</span>'
-    step = (width - 8) / max(1, len(values) - 1)
-    coords = [(4 + i * step, height - 4 - (height - 8) * max(0.0, min(100.0, p["percent"])) / 100) for i, p in enumerate(values)]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    last = _day_number(values[-1]["date"])
+    values = [p for p in values if last - _day_number(p["date"]) < days]
+    top, bottom = (14, 18) if large else (4, 4)
+    # The axis runs from the first day shown (at least a week back) to the last, so a few days still spread out.
+    span = max(6, last - _day_number(values[0]["date"]))
+
+    def x(point: dict) -> float:
+        return 6 + (width - 12) * (span - (last - _day_number(point["date"]))) / span
+
+    def y(point: dict) -> float:
+        return top + (height - top - bottom) * (1 - max(0.0, min(100.0, point["percent"])) / 100)
+
+    line = " ".join(f"{x(p):.1f},{y(p):.1f}" for p in values)
+    marks = []
+    for previous, point in zip(values, values[1:]):
+        if point.get("version") != previous.get("version"):
+            mark_x = (x(previous) + x(point)) / 2
+            label = f"version {point.get('version')} from {point.get('date')}"
+            marks.append(
+                f'<line class="version-change" x1="{mark_x:.1f}" x2="{mark_x:.1f}" y1="2" y2="{height - 2}" '
+                f'stroke="#8250df" stroke-dasharray="3,2"><title>{esc(label)}</title></line>'
+            )
+            if large:
+                marks.append(f'<text x="{mark_x + 3:.1f}" y="11" font-size="10" fill="#8250df">{esc(point.get("version"))}</text>')
     dots = "".join(
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{badge_color(p["percent"])}">'
+        f'<circle cx="{x(p):.1f}" cy="{y(p):.1f}" r="{3.5 if large else 2.5}" fill="{badge_color(p["percent"])}">'
         f"<title>{esc(p.get('date'))} {esc(p.get('version'))}: {esc(format_percent(p['percent']))}</title></circle>"
-        for (x, y), p in zip(coords, values)
+        for p in values
+    )
+    first_day = calendar_date.fromordinal(last - span).isoformat()
+    axis = (
+        f'<text x="6" y="{height - 3}" font-size="10" fill="#59636e">{esc(first_day)}</text>'
+        f'<text x="{width - 6}" y="{height - 3}" font-size="10" fill="#59636e" text-anchor="end">{esc(values[-1]["date"])}</text>'
+        if large else ""
     )
     label = f"{format_percent(values[0]['percent'])} → {format_percent(values[-1]['percent'])}"
+    size = f'width="100%" style="max-width:{width}px"' if large else f'width="{width}" height="{height}"'
+    changes = sum(1 for previous, point in zip(values, values[1:]) if point.get("version") != previous.get("version"))
+    caption = f"{label} ({len(values)} day{'s' if len(values) != 1 else ''}"
+    caption += f", {changes} version change{'s' if changes != 1 else ''})" if changes else ")"
     return (
-        f'<svg class="trend" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="trend {esc(label)}"><polyline points="{line}" fill="none" stroke="#8c959f" stroke-width="1.5"/>'
-        f"{dots}</svg> <span class=\"meta\">{esc(label)} ({len(values)} point{'s' if len(values) != 1 else ''})</span>"
+        f'<svg class="trend" {size} viewBox="0 0 {width} {height}" role="img" aria-label="trend {esc(caption)}">'
+        f'<polyline points="{line}" fill="none" stroke="#8c959f" stroke-width="1.5"/>{"".join(marks)}{dots}{axis}</svg>'
+        f'{"<br>" if large else " "}<span class="meta">{esc(caption)}</span>'
     )
+
+
+def _group_base(up: tuple[str, ...], summary: dict) -> tuple[str, ...]:
+    return up + ("combined", summary["function"], summary["date"], summary["version"])
 
 
 def _reports_links(up: tuple[str, ...], summary: dict) -> str:
-    base = up + ("combined", summary["function"], summary["date"], summary["version"])
+    base = _group_base(up, summary)
     if not summary.get("rendered", True):
         return '<span class="muted">not rendered yet</span>'
     links = [f'<a class="report" href="{href(*base, "html", "index.html")}">HTML</a>']
@@ -175,7 +233,7 @@ def _sources_cell(up: tuple[str, ...], summary: dict) -> str:
     missing = summary.get("files_without_source") or 0
     if not isinstance(missing, int) or missing <= 0:
         return "<td>all available</td>" if summary.get("rendered", True) else "<td></td>"
-    link = href(*up, "combined", summary["function"], summary["date"], summary["version"], "html", "unavailable.html")
+    link = href(*_group_base(up, summary), "html", "unavailable.html")
     return f'<td class="unavailable"><a href="{link}">{missing} file(s) without source</a></td>'
 
 
@@ -191,13 +249,13 @@ def _group_rows(up: tuple[str, ...], summaries: list[dict], with_function: bool 
     for summary in summaries:
         function_cell = f"<td><code>{esc(summary['function'])}</code></td>" if with_function else ""
         rows.append(
-            f'<tr class="group" data-function="{esc(summary["function"])}">{function_cell}'
+            f'<tr class="group" data-function="{esc(summary["function"])}" data-version="{esc(summary["version"])}">{function_cell}'
             f"<td><code>{esc(summary['version'])}</code></td><td class=\"nowrap\">{esc(summary['date'])}</td>"
             f"{_percent_cell(summary.get('percent'))}"
             f"<td class=\"num\">{esc(summary.get('covered', ''))}/{esc(summary.get('statements', ''))}</td>"
             f"<td class=\"num\">{_branches(summary)}</td>"
             f"<td class=\"num\">{esc(summary.get('raw_files') if summary.get('raw_files') is not None else '?')}</td>"
-            f"{_sources_cell(up, summary)}<td>{_reports_links(up, summary)}</td></tr>"
+            f"{_sources_cell(up, summary)}<td class=\"nowrap\">{_reports_links(up, summary)}</td></tr>"
         )
     return "\n".join(rows)
 
@@ -208,58 +266,157 @@ _GROUP_HEAD = (
 )
 
 
-def dashboard_page(summaries: list[dict], history_by_function: dict[str, list[dict]], generated_at: str,
-                   daily_dates: Iterable[str] = ()) -> str:
-    """The dashboard at {p}reports/index.html: functions with badge and trend, every group, every day."""
-    latest: dict[str, dict] = {}
-    for summary in summaries:
-        current = latest.get(summary["function"])
-        if summary.get("rendered", True) and (current is None or _recency(summary) > _recency(current)):
-            latest[summary["function"]] = summary
-    functions = sorted({s["function"] for s in summaries})
-    function_rows = []
-    for function in functions:
-        newest = latest.get(function, {})
-        function_rows.append(
-            f'<tr class="function" data-function="{esc(function)}"><td><code>{esc(function)}</code></td>'
+def _table(table_id: str, head: str, rows: str) -> str:
+    return f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+
+
+EMPTY_DASHBOARD = (
+    "<p class=\"note\" id=\"empty\">No coverage data yet. To get some: attach the coverage layer to a Python Lambda "
+    "function (the CDK construct, or <code>AWS_LAMBDA_EXEC_WRAPPER=/opt/coverage-instrument</code>), set "
+    "<code>COVERAGE_S3_BUCKET</code> to this bucket, and invoke the function. Raw files are combined and reported "
+    "here after the combine window (<code>COMBINE_WINDOW_SECONDS</code>, 15 minutes by default); a deployment test "
+    "or <code>make demo</code> locally shows the whole path. Uploads that were refused are listed below.</p>"
+)
+
+
+def _quarantine_section(quarantine: dict) -> str:
+    recent = quarantine.get("recent", 0)
+    days = quarantine.get("days")
+    if not recent:
+        return f'<p id="quarantine">No upload was quarantined in the last {esc(days)} days.</p>'
+    more = " (the listing was cut short: there may be more)" if quarantine.get("truncated") else ""
+    reasons = ", ".join(f"{esc(code)}: {count}" for code, count in sorted((quarantine.get("reasons") or {}).items()))
+    return (
+        f'<p id="quarantine" class="note"><a href="{href("quarantine.html")}">{esc(recent)} upload(s) quarantined in the '
+        f"last {esc(days)} days</a>{esc(more)} · {reasons}</p>"
+    )
+
+
+def dashboard_page(history: dict, quarantine: dict, generated_at: str) -> str:
+    """The dashboard at {p}reports/index.html: per function its badge, latest coverage and 30-day trend with
+    version changes, its page and latest diff; the latest day's groups; quarantined uploads; daily roll-ups."""
+    functions = history.get("functions") or {}
+    by_function: dict[str, list[dict]] = {}
+    for point in history.get("points", []):
+        by_function.setdefault(str(point.get("function")), []).append(point)
+    rows, latest_groups = [], []
+    for function in sorted(functions):
+        entry = functions[function]
+        newest = entry.get("latest") or {}
+        latest_groups += entry.get("latest_day_groups") or []
+        diffs = entry.get("diffs") or []
+        diff = diffs[-1] if diffs else None
+        diff_cell = (
+            f'<a class="diff" href="{href("diff", function, diff["from"], diff["to"] + ".html")}">'
+            f'{esc(diff["from"])} → {esc(diff["to"])}</a>' if diff else '<span class="muted">one version</span>'
+        )
+        rows.append(
+            f'<tr class="function" data-function="{esc(function)}"><td><a class="function-page" '
+            f'href="{href("functions", function + ".html")}"><code>{esc(function)}</code></a></td>'
             f'<td><img class="badge" src="{href("badges", function + ".svg")}" alt="coverage badge of {esc(function)}" '
             f'height="20"></td>{_percent_cell(newest.get("percent"))}'
-            f"<td><code>{esc(newest.get('version', ''))}</code></td><td>{esc(newest.get('date', ''))}</td>"
-            f"<td>{trend_svg(history_by_function.get(function, []))}</td></tr>"
+            f"<td><code>{esc(newest.get('version', ''))}</code></td><td class=\"nowrap\">{esc(newest.get('date', ''))}</td>"
+            f"<td class=\"nowrap\">{trend_svg(by_function.get(function, []))}</td>"
+            f"<td class=\"num\">{len(entry.get('versions') or [])}</td><td class=\"nowrap\">{diff_cell}</td></tr>"
         )
-    day_links = " · ".join(f'<a href="{href("..", "daily", d, "index.html")}">{esc(d)}</a>' for d in daily_dates)
-    ordered = sorted(summaries, key=_recency, reverse=True)
-    ordered.sort(key=lambda s: s["function"])
+    daily = history.get("daily") or []
+    day_links = " · ".join(f'<a href="{href("..", "daily", d, "index.html")}">{esc(d)}</a>' for d in daily)
+    if functions:
+        content = (
+            "<h2>Functions</h2>"
+            + _table("functions", "<th>Function</th><th>Badge</th><th>Latest coverage</th><th>Version</th><th>Date</th>"
+                     "<th>Last 30 days</th><th>Versions</th><th>Latest diff</th>", "\n".join(rows))
+            + "<h2>Latest day of each function</h2>"
+            + _table("groups", "<th>Function</th>" + _GROUP_HEAD, _group_rows(("..",), latest_groups))
+        )
+    else:
+        content = EMPTY_DASHBOARD
     body = (
-        f"<h1>Lambda coverage</h1><p class=\"meta\">{len(functions)} function(s), {len(summaries)} group(s) · "
-        f"generated {esc(generated_at)}</p>"
-        "<h2>Functions</h2><table id=\"functions\"><thead><tr><th>Function</th><th>Badge</th><th>Latest coverage</th>"
-        "<th>Version</th><th>Date</th><th>Trend</th></tr></thead><tbody>"
-        + "\n".join(function_rows)
-        + "</tbody></table><h2>Function, date and code version</h2><table id=\"groups\"><thead><tr><th>Function</th>"
-        + _GROUP_HEAD
-        + f"</tr></thead><tbody>{_group_rows(('..',), ordered)}</tbody></table>"
-        + f"<h2>Days</h2><p>{day_links or '<span class=muted>none yet</span>'}</p>"
-        + '<p class="meta">Percentages are coverage.py\'s: statements plus branches where branches were measured. '
-        "Files without source are not in the totals.</p>"
+        f"<h1>Lambda coverage</h1><p class=\"meta\">{len(functions)} function(s) · generated {esc(generated_at)}</p>"
+        f"{content}<h2>Quarantined uploads</h2>{_quarantine_section(quarantine)}"
+        f"<h2>Days</h2><p>{day_links or '<span class=muted>none yet</span>'}</p>"
+        '<p class="meta">Percentages are coverage.py\'s: statements plus branches where branches were measured. '
+        "Files without source are not in the totals. Each function's page has its other days and versions.</p>"
     )
     return _page("Lambda coverage dashboard", body)
 
 
-def _recency(summary: dict) -> tuple[str, str]:
-    return (str(summary.get("date", "")), str(summary.get("generated_at", "")))
+def function_page(index: dict, generated_at: str) -> str:
+    """A function's page at {p}reports/functions/{function}.html: trend, versions side by side with their diffs,
+    and every day group of the last 30 days with its reports."""
+    function = index["function"]
+    up = ("..",)
+    groups = sorted(index.get("groups") or [], key=lambda g: (str(g.get("date")), str(g.get("version"))), reverse=True)
+    diffs = {(d.get("from"), d.get("to")): d for d in index.get("diffs") or [] if isinstance(d, dict)}
+    versions = index.get("versions") or {}
+    ordered = sorted(versions, key=lambda v: (str(versions[v].get("first_seen")), str(versions[v].get("first_recorded")), v))
+    version_rows = []
+    for position, version in enumerate(reversed(ordered)):
+        entry = versions[version]
+        latest = entry.get("latest") or {}
+        older = ordered[len(ordered) - position - 2] if position < len(ordered) - 1 else None
+        diff = diffs.get((older, version))
+        if diff:
+            diff_cell = (
+                f'<a class="diff" href="{href(*up, "diff", function, older, version + ".html")}">vs {esc(older)}</a> '
+                f'<span class="meta">+{esc(diff.get("started_lines"))} / −{esc(diff.get("stopped_lines"))} lines</span>'
+            )
+        else:
+            diff_cell = '<span class="muted">—</span>' if older is None else f'<span class="muted">vs {esc(older)}: not computed</span>'
+        report = (
+            f'<a href="{href(*up, "..", "combined", function, latest["date"], version, "html", "index.html")}">{esc(latest["date"])}</a>'
+            if latest.get("date") else ""
+        )
+        version_rows.append(
+            f'<tr class="version" data-version="{esc(version)}"><td><code>{esc(version)}</code></td>'
+            f"<td class=\"nowrap\">{esc(entry.get('first_seen'))}</td><td class=\"nowrap\">{esc(entry.get('last_seen'))}</td>"
+            f"<td class=\"num\">{esc(entry.get('days'))}</td>{_percent_cell(latest.get('percent'))}"
+            f"<td class=\"nowrap\">{report}</td><td class=\"nowrap\">{diff_cell}</td></tr>"
+        )
+    body = (
+        f"{_navigation(up)}<h1><code>{esc(function)}</code> "
+        f'<img class="badge" src="{href(*up, "badges", function + ".svg")}" alt="coverage badge of {esc(function)}" height="20"></h1>'
+        f'<p class="meta">{len(ordered)} code version(s), {len(groups)} day group(s) in the last 30 days · generated {esc(generated_at)}</p>'
+        f"<h2>Last 30 days</h2><p>{trend_svg(groups, width=640, height=140, large=True)}</p>"
+        "<h2>Code versions</h2>"
+        + _table("versions", "<th>Version</th><th>First seen</th><th>Last seen</th><th>Days</th><th>Coverage (latest day)</th>"
+                 "<th>Latest report</th><th>Diff</th>", "\n".join(version_rows))
+        + "<h2>Days</h2>"
+        + _table("groups", _GROUP_HEAD, _group_rows(("..", ".."), groups, with_function=False))
+    )
+    return _page(f"Coverage of {function}", body)
+
+
+def quarantine_page(quarantine: dict, generated_at: str) -> str:
+    """{p}reports/quarantine.html: the uploads quarantined in the last days, newest first, each linked to its reason."""
+    rows = []
+    for entry in quarantine.get("entries", []):
+        rows.append(
+            f"<tr><td class=\"nowrap\">{esc(entry.get('quarantined_at'))}</td><td><code>{esc(entry.get('reason'))}</code></td>"
+            f"<td>{esc(entry.get('message'))}</td><td class=\"wrap\"><code>{esc(entry.get('original_key'))}</code></td>"
+            f'<td><a class="reason" href="{href("..", *entry["reason_path"].split("/"))}">reason</a></td></tr>'
+        )
+    shown = len(rows)
+    body = (
+        f"{_navigation(('.',))}<h1>Quarantined uploads</h1>"
+        f"<p class=\"meta\">{esc(quarantine.get('recent', 0))} in the last {esc(quarantine.get('days'))} days"
+        f"{f', the newest {shown} listed' if shown < quarantine.get('recent', 0) else ''} · generated {esc(generated_at)}</p>"
+        "<p>Each was moved out of <code>raw/</code> with a <code>.reason.json</code> beside it; the rest of its batch was combined.</p>"
+        + _table("quarantined", "<th>When</th><th>Reason</th><th>Message</th><th>Upload</th><th></th>", "\n".join(rows))
+    )
+    return _page("Quarantined uploads", body)
 
 
 def daily_page(rollup: dict) -> str:
     """The daily roll-up at {p}daily/{date}/index.html."""
     totals = rollup.get("totals", {})
     body = (
+        f"{_navigation(('..', '..', 'reports'))}"
         f"<h1>Coverage on {esc(rollup.get('date'))}</h1>"
         f"<p class=\"meta\">{esc(rollup.get('functions'))} function(s), {len(rollup.get('groups', []))} group(s) · "
         f"{esc(format_percent(totals.get('percent')))} over {esc(totals.get('statements'))} statements · generated "
-        f"{esc(rollup.get('generated_at'))} · <a href=\"{href('..', '..', 'reports', 'index.html')}\">dashboard</a></p>"
-        "<table id=\"groups\"><thead><tr><th>Function</th>" + _GROUP_HEAD + "</tr></thead><tbody>"
-        f"{_group_rows(('..', '..'), rollup.get('groups', []))}</tbody></table>"
+        f"{esc(rollup.get('generated_at'))}</p>"
+        + _table("groups", "<th>Function</th>" + _GROUP_HEAD, _group_rows(("..", ".."), rollup.get("groups", [])))
     )
     return _page(f"Coverage on {rollup.get('date')}", body)
 
@@ -282,9 +439,6 @@ def report_navigation(function: str, up: tuple[str, ...]) -> str:
 
 def add_report_navigation(html_dir: str, function: str) -> None:
     """Put the navigation at the top of every HTML page of a group's report ({p}combined/f/d/v/html/)."""
-    import os
-    import re
-
     nav = report_navigation(function, ("..",) * 5)
     for name in os.listdir(html_dir) if os.path.isdir(html_dir) else ():
         if not name.endswith(".html"):
