@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from coverage_wrapper.keys import normalize_prefix, raw_root
 from lambda_coverage.services.settings import PipelineSettings

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from coverage_wrapper.keys import DEFAULT_PREFIX, normalize_prefix
 from coverage_wrapper.validation import MAX_FILE_BYTES
@@ -49,7 +50,7 @@ class PipelineSettings:
     path_prefix: str = ""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         environ = os.environ if environ is None else environ
         bucket = environ.get("COVERAGE_S3_BUCKET", "").strip()
         if not bucket:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 
 import pytest

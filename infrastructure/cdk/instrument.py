@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Union
+from collections.abc import Mapping
+from typing import Union
 
 import aws_cdk as cdk
 import jsii

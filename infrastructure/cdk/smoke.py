@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 # Events that walk different paths through each example (the seed's load-test operations).
 EVENTS: dict[str, list[dict[str, Any]]] = {

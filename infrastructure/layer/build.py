@@ -16,9 +16,10 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .bytecode import compile_bytecode, package_jobs, sourceless_jobs
 from .interpreters import find_interpreter

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .interpreters import last_line
 from .layout import LayerBuildError, package_pyc, site_packages

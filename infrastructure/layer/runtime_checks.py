@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .interpreters import last_line
 from .layout import EXEC_WRAPPER, EXTENSION, MANIFEST_NAME, site_packages

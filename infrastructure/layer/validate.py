@@ -6,9 +6,9 @@ import concurrent.futures
 import json
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .interpreters import find_interpreter, host_architecture
 from .layout import MANIFEST_NAME, RUNTIMES

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .layout import COVERAGE_PINS, TRIMMED_FROM_COVERAGE, Architecture, LayerBuildError, runtime_tag
 

@@ -89,7 +89,7 @@ class LocalAws:
     def endpoints(self) -> Endpoints:
         return Endpoints(self.endpoint, self.bucket, self.prefix, self.intake_state_machine_arn, self.combine_state_machine_arn)
 
-    def __enter__(self) -> "LocalAws":
+    def __enter__(self) -> LocalAws:
         self.start()
         return self
 

@@ -12,8 +12,9 @@ import contextlib
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 S3_ERROR_MESSAGES = {
@@ -39,7 +40,7 @@ class S3Request:
         return self.method == "PUT" and ("if-match" in self.headers or "if-none-match" in self.headers)
 
     @classmethod
-    def from_path(cls, method: str, path: str, query: str, headers: dict[str, str]) -> "S3Request":
+    def from_path(cls, method: str, path: str, query: str, headers: dict[str, str]) -> S3Request:
         """Path-style addressing (`/bucket/key`), which botocore uses for an IP endpoint."""
         bucket, _, key = unquote(path).lstrip("/").partition("/")
         return cls(method.upper(), bucket, key, {k.lower(): v for k, v in headers.items()}, parse_qs(query))

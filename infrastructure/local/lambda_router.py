@@ -9,8 +9,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable
 from urllib.parse import unquote
 
 from ..pipeline import PipelineFunction

@@ -10,9 +10,10 @@ sqlite3 and coverage load on first use: the layer imports this module inside the
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import sqlite3
@@ -34,7 +35,7 @@ class DataFileError(Exception):
         self.message = message
 
 
-def _connect(path: str, writable: bool = False) -> "sqlite3.Connection":
+def _connect(path: str, writable: bool = False) -> sqlite3.Connection:
     import sqlite3
 
     if writable:
@@ -46,7 +47,7 @@ def _connect(path: str, writable: bool = False) -> "sqlite3.Connection":
     return connection
 
 
-def check_schema(connection: "sqlite3.Connection") -> None:
+def check_schema(connection: sqlite3.Connection) -> None:
     """The gate: raise DataFileError unless the schema is coverage.py's, at a version the pinned coverage.py writes."""
     objects = connection.execute("select type, name from sqlite_master").fetchall()
     hostile = sorted(str(name) for kind, name in objects if kind in ("trigger", "view"))
@@ -69,7 +70,7 @@ def check_schema(connection: "sqlite3.Connection") -> None:
         )
 
 
-def check_integrity(connection: "sqlite3.Connection") -> None:
+def check_integrity(connection: sqlite3.Connection) -> None:
     """SQLite's own structural check; DataFileError("corrupt") when it fails."""
     answer = connection.execute("pragma quick_check").fetchone()
     if not answer or answer[0] != "ok":
@@ -77,7 +78,7 @@ def check_integrity(connection: "sqlite3.Connection") -> None:
 
 
 @contextmanager
-def open_data_file(path: str, *, integrity: bool = False, writable: bool = False) -> Iterator["sqlite3.Connection"]:
+def open_data_file(path: str, *, integrity: bool = False, writable: bool = False) -> Iterator[sqlite3.Connection]:
     """A connection to a data file that passed the gate (and SQLite's integrity check when asked)."""
     import sqlite3
 
@@ -122,7 +123,7 @@ class Claims:
     longest_context: int = 0
 
 
-def read_claims(connection: "sqlite3.Connection") -> Claims:
+def read_claims(connection: sqlite3.Connection) -> Claims:
     """Per file, the highest line number claimed and the arc count; rows that are not numbers or point nowhere;
     how many context labels there are, how many are not text, and the longest.
 
@@ -164,7 +165,7 @@ def read_claims(connection: "sqlite3.Connection") -> Claims:
     return Claims(claims, malformed, orphans, bool(recorded), contexts, non_text or 0, longest)
 
 
-def count_lines(connection: "sqlite3.Connection") -> int:
+def count_lines(connection: sqlite3.Connection) -> int:
     """How many (file, line) pairs the line-bits rows set; call after the per-file line caps held."""
     return sum(_popcount(numbits) for (numbits,) in connection.execute("select numbits from line_bits"))
 
@@ -362,7 +363,7 @@ def remove_files(path: str, unwanted: Callable[[Any], bool], max_line: int) -> d
     return removed
 
 
-def _delete_file(connection: "sqlite3.Connection", file_id: int) -> None:
+def _delete_file(connection: sqlite3.Connection, file_id: int) -> None:
     for table in _MEASUREMENT_TABLES:
         connection.execute(f"delete from {table} where file_id = ?", (file_id,))
     connection.execute("delete from file where id = ?", (file_id,))

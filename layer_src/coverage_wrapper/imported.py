@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import sys
 import types
-from typing import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Callable
 
 
 def measured_modules(wants: Callable[[str], bool]) -> Iterator[tuple[types.ModuleType, str]]:

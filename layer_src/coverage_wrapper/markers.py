@@ -29,8 +29,9 @@ import importlib.machinery
 import sys
 import threading
 import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import log
 from .imported import measured_modules, ran_at_import
@@ -233,7 +234,7 @@ def case_arcs(marks: Marks, executed: set[int]) -> set[tuple[int, int]]:
 
 # -- the core ------------------------------------------------------------------------------
 
-_active: "MarkersCore | None" = None
+_active: MarkersCore | None = None
 _source_get_code = importlib.machinery.SourceFileLoader.get_code
 
 
@@ -257,7 +258,7 @@ def _marking_get_code(loader: Any, fullname: str) -> types.CodeType:
 class _Finder:
     """First on sys.meta_path: notices measured source modules that no source file loader will load."""
 
-    def __init__(self, core: "MarkersCore") -> None:
+    def __init__(self, core: MarkersCore) -> None:
         self.core = core
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:

@@ -7,8 +7,9 @@ written once: the work is linear in the size of the data, whatever line numbers 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
 from . import datafile
 from .validation import Rejection, validate_data_file

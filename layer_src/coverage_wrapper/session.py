@@ -13,9 +13,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from . import log
 from ._version import __version__

@@ -6,8 +6,8 @@ import fnmatch
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 # This package never measures itself, even when it sits under the source root.
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -4,19 +4,24 @@ Arguments: the extracted /opt, the function's directory, the boto3/botocore stan
 `bytecode` or `source` (whether the manifest says this runtime has bytecode). Prints one
 `LAYER-VALIDATION {json}` line: the problems found, the data files flushed and coverage.py's version.
 """
-import glob, importlib.util, json, os, sys
+import glob
+import importlib.util
+import json
+import os
+import sys
+
 opt, function_dir, stubs, outbox = sys.argv[1:5]
 expect_bytecode = sys.argv[5] == "bytecode"
 site_packages = os.path.join(opt, "python", "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
 sys.path[:0] = [function_dir, site_packages, os.path.join(opt, "python"), stubs]
-report = {"problems": [], "flush_files": []}
+report: dict = {"problems": [], "flush_files": []}
 aws = ("boto3", "botocore")
 
 def pending():
     return sorted(glob.glob(os.path.join(outbox, "pending", "*.coverage")))
 
 try:
-    import coverage_wrapper
+    import coverage_wrapper  # noqa: F401 (the check: the layer's package imports on this runtime)
     import fn_decorated
     import coverage
     report["coverage"] = coverage.__version__
@@ -41,7 +46,7 @@ try:
     except LookupError as exc:
         if exc.args != (failure,):
             report["problems"].append("the handler's exception changed on the way out")
-    from coverage.tracer import CTracer  # the check: the C tracer for this runtime and machine loads
+    from coverage.tracer import CTracer  # noqa: F401 (the check: the C tracer for this runtime and machine loads)
     if report["flush_files"]:
         reports = os.path.join(os.path.dirname(outbox), "reports")
         reader = coverage.Coverage(data_file=report["flush_files"][0], config_file=False)

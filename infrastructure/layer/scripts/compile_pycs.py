@@ -5,7 +5,12 @@ mtime and record `display` (the path under /opt) as their file name, so the byte
 when the build ran. The modules lose their docstrings (nothing in the layer reads them; asserts and everything
 else stay) to fit the size budget.
 """
-import ast, importlib.util, json, marshal, os, sys
+import ast
+import importlib.util
+import json
+import marshal
+import os
+import sys
 
 class DropDocstrings(ast.NodeTransformer):
     def drop(self, node):
