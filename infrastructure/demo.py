@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 from coverage_wrapper import keys
 from coverage_wrapper.merge import Measurements, merge_data_files
 
+from .errors import CommandError
 from .examples import EXAMPLES, Example
 from .execution_environment import ExecutionEnvironment, stage_layer
-from .local.emulation import LocalAws
+from .local.emulation import REGION, LocalAws
 
 Progress = Callable[[str], None]
+# How long the demo and `invoke` wait for every raw file to be combined once the environments are shut down.
+PIPELINE_TIMEOUT_S = 150
+# The report folders a download writes (and replaces), never anything else in the folder it is given.
+_REPORT_FOLDERS = ("combined", "versions", "daily", "reports", "quarantine")
 
 
 def _today() -> str:
@@ -36,14 +41,66 @@ def resolve_event(event: Any, prefix: str) -> Any:
     return json.loads(text)
 
 
+@dataclass(frozen=True)
+class FleetFunction:
+    """One function the fleet runs: its name, handler, code folder, mode, its events in order and extra environment.
+
+    Event n goes to execution environment n modulo the number of environments; each environment takes its
+    events one after the other, the environments side by side."""
+
+    function_name: str
+    handler: str
+    code: Path
+    zero_code: bool
+    events: Sequence[Any]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation answered: `outcome` is `response` or `error` (the runtime's error document)."""
+
+    function_name: str
+    position: int
+    environment: int
+    outcome: str
+    payload: Any
+    duration_ms: float
+
+
 @dataclass
 class FleetResult:
     environments: int = 0
-    invocations: int = 0
-    errors: list[str] = field(default_factory=list)
+    records: list[Invocation] = field(default_factory=list)
     invoke_seconds: float = 0.0
     cold_starts_ms: list[float] = field(default_factory=list)
     shutdown_finished_at: float = 0.0
+
+    @property
+    def invocations(self) -> int:
+        return len(self.records)
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r.function_name}: {r.payload}" for r in self.records if r.outcome != "response"]
+
+
+class FunctionInitError(RuntimeError):
+    """An execution environment could not start: the function's init failed (its error document) or its process died."""
+
+    def __init__(self, function_name: str, reason: str, log: Path | None) -> None:
+        super().__init__(f"{function_name}: {reason}")
+        self.function_name = function_name
+        self.reason = reason
+        self.log = log
+
+
+def example_functions(examples: Iterable[Example], repeat: int, prefix: str) -> list[FleetFunction]:
+    """The examples as fleet functions, each event `repeat` times (placeholders filled)."""
+    return [
+        FleetFunction(e.function_name, e.handler, e.path, e.zero_code, [resolve_event(event, prefix) for event in e.events] * repeat)
+        for e in examples
+    ]
 
 
 def run_fleet(
@@ -55,62 +112,122 @@ def run_fleet(
     flush_invocations: int = 5,
     progress: Progress = print,
 ) -> FleetResult:
-    """Start `environments` execution environments per example, invoke every event `iterations` times
-    spread across them (cold, then warm), then shut them all down (SIGTERM, SHUTDOWN)."""
+    """Start `environments` execution environments per example, invoke every event `iterations` times in each
+    (cold, then warm), then shut them all down (SIGTERM, SHUTDOWN)."""
+    functions = example_functions(examples, iterations * environments, aws.prefix)
+    return run_functions(aws, workdir, functions, environments, flush_invocations=flush_invocations, progress=progress)
+
+
+def run_functions(
+    aws: LocalAws,
+    workdir: Path,
+    functions: Sequence[FleetFunction],
+    environments: int,
+    flush_invocations: int | None = None,
+    progress: Progress = print,
+    log_root: Path | None = None,
+) -> FleetResult:
+    """Run each function in `environments` execution environments against the pipeline of `aws`: the layer as
+    at /opt, the extension, a private /tmp each; every environment is shut down (SIGTERM, SHUTDOWN) at the end,
+    whatever happened. The functions' own AWS calls go to the same endpoint, with dummy credentials.
+
+    `flush_invocations` None keeps the layer's default flush policy. Function logs go under `log_root`
+    (default `workdir/logs`), one folder per environment."""
+    if environments < 1:
+        raise CommandError(f"--environments must be 1 or more (got {environments})")
     opt = stage_layer(workdir / "opt")
-    fleet: list[tuple[Example, ExecutionEnvironment]] = []
-    for example in examples:
-        code = workdir / "functions" / example.function_name
+    log_root = log_root or workdir / "logs"
+    fleet: list[tuple[FleetFunction, int, ExecutionEnvironment]] = []
+    for function in functions:
+        code = workdir / "functions" / function.function_name
         if not code.exists():
-            shutil.copytree(example.path, code, ignore=shutil.ignore_patterns("__pycache__"))
+            # A copy, as Lambda runs a deployment package: nothing is written into the function's own folder.
+            shutil.copytree(function.code, code, ignore=shutil.ignore_patterns("__pycache__", ".git"))
         for index in range(environments):
+            private_tmp = workdir / "tmp" / f"{function.function_name}-{index}"
+            private_tmp.mkdir(parents=True, exist_ok=True)
             env = {
                 "COVERAGE_S3_BUCKET": aws.bucket,
                 "COVERAGE_S3_PREFIX": aws.prefix,
                 "COVERAGE_SOURCE_ROOT": str(code),
-                "COVERAGE_OUTBOX_DIR": str(workdir / "tmp" / f"{example.function_name}-{index}"),
-                "COVERAGE_FLUSH_INVOCATIONS": str(flush_invocations),
+                "COVERAGE_OUTBOX_DIR": str(private_tmp / "lambda-coverage"),
+                "TMPDIR": str(private_tmp),
                 "AWS_ENDPOINT_URL": aws.endpoint,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                # Never the caller's credentials: everything here talks to the emulation, which takes any.
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
             }
-            fleet.append((example, ExecutionEnvironment(
-                example.function_name, example.handler, code, opt, env=env,
-                exec_wrapper=example.zero_code, log_dir=workdir / "logs" / f"{example.function_name}-{index}",
+            if flush_invocations:
+                env["COVERAGE_FLUSH_INVOCATIONS"] = str(flush_invocations)
+            env.update(function.env)
+            fleet.append((function, index, ExecutionEnvironment(
+                function.function_name, function.handler, code, opt, env=env,
+                exec_wrapper=function.zero_code, log_dir=log_root / f"{function.function_name}-{index}",
             )))
     result = FleetResult(environments=len(fleet))
     workers = max(1, len(fleet))
-    progress(f"starting {len(fleet)} execution environments ({environments} per function, cold starts)")
-    with ThreadPoolExecutor(workers) as pool:
-        result.cold_starts_ms = [s * 1000 for s in pool.map(lambda pair: pair[1].start(), fleet)]
+    per_function = "" if len(functions) == 1 else f", {environments} per function"
+    progress(f"starting {len(fleet)} execution environments{per_function} (cold starts)")
+    try:
+        result.cold_starts_ms = _start_all(fleet, workers)
 
-    def drive(position: int) -> tuple[int, list[str]]:
-        example, environment = fleet[position]
-        index = position % environments
-        events = [e for n, e in enumerate(itertools.chain.from_iterable([example.events] * iterations * environments)) if n % environments == index]
-        errors = []
-        for event in events:
-            record = environment.invoke(resolve_event(event, aws.prefix))
-            if record["outcome"] != "response":
-                errors.append(f"{example.function_name}: {record['payload']}")
-        return len(events), errors
+        def drive(member: tuple[FleetFunction, int, ExecutionEnvironment]) -> list[Invocation]:
+            function, index, environment = member
+            records = []
+            for position in range(index, len(function.events), environments):
+                record = environment.invoke(function.events[position])
+                records.append(Invocation(function.function_name, position, index, record["outcome"], record["payload"], record["duration_ms"]))
+            return records
 
-    began = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        for count, errors in pool.map(drive, range(len(fleet))):
-            result.invocations += count
-            result.errors += errors
-    result.invoke_seconds = time.perf_counter() - began
-    progress(f"{result.invocations} invocations in {result.invoke_seconds:.1f} s; shutting environments down (SIGTERM, then SHUTDOWN)")
-    # A few at a time: on Lambda each environment has its own CPU share for its 2 s shutdown budget.
-    with ThreadPoolExecutor(min(workers, 4)) as pool:
-        list(pool.map(lambda pair: pair[1].shutdown(), fleet))
-    result.shutdown_finished_at = time.time()
+        began = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            for records in pool.map(drive, fleet):
+                result.records += records
+        result.invoke_seconds = time.perf_counter() - began
+        result.records.sort(key=lambda r: (r.function_name, r.position))
+        progress(f"{result.invocations} invocations in {result.invoke_seconds:.1f} s; shutting environments down (SIGTERM, then SHUTDOWN)")
+    finally:
+        # A few at a time: on Lambda each environment has its own CPU share for its 2 s shutdown budget.
+        with ThreadPoolExecutor(min(workers, 4)) as pool:
+            list(pool.map(lambda member: member[2].shutdown(), fleet))
+        result.shutdown_finished_at = time.time()
     return result
 
 
-def group_summaries(aws: LocalAws) -> list[dict]:
+def _start_all(fleet: list[tuple[FleetFunction, int, ExecutionEnvironment]], workers: int) -> list[float]:
+    """Cold-start every environment side by side; the first that cannot start is raised as `FunctionInitError`."""
+
+    def start(member: tuple[FleetFunction, int, ExecutionEnvironment]) -> float | FunctionInitError:
+        function, _index, environment = member
+        try:
+            return environment.start() * 1000
+        except (RuntimeError, TimeoutError) as exc:
+            reason = _init_error_text(environment.init_error) if environment.init_error else str(exc).removeprefix(f"{function.function_name}: ")
+            log = environment.log_dir / "runtime.log" if environment.log_dir else None
+            return FunctionInitError(function.function_name, reason, log)
+
+    with ThreadPoolExecutor(workers) as pool:
+        started = list(pool.map(start, fleet))
+    for outcome in started:
+        if isinstance(outcome, FunctionInitError):
+            raise outcome
+    return [s for s in started if isinstance(s, float)]
+
+
+def _init_error_text(document: dict) -> str:
+    """The runtime's init error document in one line: `Runtime.ImportModuleError: Unable to import module ...`."""
+    message = " ".join(str(document.get("errorMessage", "")).split())
+    return f"{document.get('errorType', 'error')}: {message}" if message else str(document.get("errorType", document))
+
+
+def group_summaries(aws: LocalAws, function: str | None = None) -> list[dict]:
+    """Every group's summary.json (or only `function`'s), sorted by function, date and version."""
     s3 = aws.client("s3")
     summaries = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=f"{aws.prefix}combined/"):
+    root = f"{aws.prefix}combined/" + (f"{function}/" if function else "")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=root):
         for item in page.get("Contents", []):
             if item["Key"].endswith("/summary.json"):
                 summary = json.loads(s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read())
@@ -119,19 +236,40 @@ def group_summaries(aws: LocalAws) -> list[dict]:
     return sorted(summaries, key=lambda s: (s["function"], s["date"], s["version"]))
 
 
+def prepare_out(out: Path) -> Path:
+    """The report folder, created and writable, as an absolute path; a one-line `CommandError` when it cannot be."""
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file: give a folder for the reports")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise CommandError(f"cannot write reports to --out {out} ({exc.strerror or exc}): choose a folder you can write") from None
+    return out
+
+
 def download_reports(s3: Any, bucket: str, prefix: str, out: Path) -> int:
-    """Everything readable under the prefix except raw data and source blobs, paths without the prefix."""
-    count = 0
+    """Everything readable under the prefix except raw data and source blobs, paths without the prefix.
+
+    Each report folder it writes (`combined/`, `reports/`, ...) replaces the same folder of an earlier download;
+    nothing else in `out` is touched."""
+    wanted = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix):]
             if relative.startswith(("raw/", "sources/")) or relative.endswith("/") or ".." in relative.split("/"):
                 continue
-            target = out / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
-    return count
+            wanted.append((item["Key"], relative))
+    for folder in {relative.split("/", 1)[0] for _, relative in wanted} & set(_REPORT_FOLDERS):
+        if (out / folder).is_dir():
+            shutil.rmtree(out / folder)
+    for key, relative in wanted:
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return len(wanted)
 
 
 def summary_table(summaries: list[dict]) -> str:
@@ -154,7 +292,7 @@ def pipeline_logs(log_file: Any) -> Iterator[None]:
 
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     logging.getLogger("moto").setLevel(logging.CRITICAL)
-    emulation = logging.getLogger("infrastructure")
+    emulation = logging.getLogger(__package__)  # the emulation's modules (the event bridge's deliveries)
     emulation.setLevel(logging.INFO)
     handler = logging.StreamHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -168,8 +306,12 @@ def pipeline_logs(log_file: Any) -> Iterator[None]:
 def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progress = print) -> list[dict]:
     """What `make demo` runs: the five examples → S3 → EventBridge → Step Functions → reports in `out`."""
     began = time.perf_counter()
+    if environments < 1:
+        raise CommandError(f"--environments must be 1 or more (got {environments})")
+    if invocations < 0:
+        raise CommandError(f"--invocations must be 0 (the default mix) or more (got {invocations})")
     iterations = max(1, invocations // max(1, sum(len(e.events) for e in EXAMPLES) * environments)) if invocations else 4
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(out)
     pipeline_log = out.parent / f"{out.name}.pipeline.log"
     with tempfile.TemporaryDirectory(prefix="lambda-coverage-demo-") as scratch, LocalAws() as aws, \
             open(pipeline_log, "w") as log_file, contextlib.redirect_stdout(log_file), pipeline_logs(log_file):
@@ -178,12 +320,11 @@ def demo(out: Path, invocations: int = 0, environments: int = 3, progress: Progr
         for error in fleet.errors:
             progress(f"unexpected function error: {error}")
         progress("waiting for the pipeline: every raw file validated, combined and reported")
-        aws.wait_until_idle(timeout=150)
+        aws.wait_until_idle(timeout=PIPELINE_TIMEOUT_S)
         progress("sweeping the day in daily mode (what the daily schedule does)")
         daily = aws.wait_for_execution(aws.start_daily(_today()), timeout=120)
         if daily["status"] != "SUCCEEDED":
             raise RuntimeError(f"daily sweep {daily['status']}: {daily.get('error')} {daily.get('cause')}")
-        shutil.rmtree(out)
         files = download_reports(aws.client("s3"), aws.bucket, aws.prefix, out)
         summaries = group_summaries(aws)
     progress(f"downloaded {files} report files to {out}/ in {time.perf_counter() - began:.0f} s total")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -31,8 +30,10 @@ def _aws(endpoint: str, *args: str) -> dict | str:
 
 
 def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_rebuild(tmp_path):
-    server = subprocess.Popen([sys.executable, "-m", "lambda_coverage.cli", "serve"], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    logs = tmp_path / "serve.stderr"
+    with open(logs, "w") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "lambda_coverage.cli", "serve"], cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         ready = json.loads(server.stdout.readline())
         assert set(ready) == {"endpoint", "bucket", "prefix", "intake_state_machine_arn", "combine_state_machine_arn"}
@@ -63,6 +64,30 @@ def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
+    assert server.stdout.read() == "", "stdout holds the one JSON line only"
+    written = logs.read_text()
+    assert "intake started for coverage/raw/orders-fn/" in written and '"message":"intake decision"' in written, "logs on stderr"
+
+
+def test_serve_sends_its_logs_to_the_log_file(tmp_path):
+    log_file = tmp_path / "serve.log"
+    server = subprocess.Popen([sys.executable, "-m", "lambda_coverage.cli", "serve", "--log-file", str(log_file)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(server.stdout.readline())
+        app = copy_app(tmp_path)
+        run_function("handler.lambda_handler", EVENTS[:1], layer_env(app, tmp_path, COVERAGE_S3_BUCKET=ready["bucket"],
+                                                                      AWS_ENDPOINT_URL=ready["endpoint"]))
+        # Delivered when intake validated the upload: then its logs were written.
+        deadline = time.monotonic() + 60
+        while "intake decision" not in log_file.read_text():
+            assert time.monotonic() < deadline, "intake never logged"
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    assert server.stdout.read() == "" and "intake" not in server.stderr.read()
+    assert "intake started for coverage/raw/orders-fn/" in log_file.read_text()
 
 
 def test_demo_runs_every_example_through_the_pipeline_into_reports(tmp_path):
@@ -79,6 +104,8 @@ def test_demo_runs_every_example_through_the_pipeline_into_reports(tmp_path):
     dashboard = (out / "reports" / "index.html").read_text()
     assert all(f in dashboard for f in functions)
     assert list((out / "daily").glob("*/index.html")), "the daily sweep wrote the day's roll-up"
+    pipeline_log = (tmp_path / "coverage-reports.pipeline.log").read_text()
+    assert "lambda_coverage.local.bridge intake started for coverage/raw/advanced-usage/" in pipeline_log, "the emulation's own logs"
     advanced = json.loads(next((out / "combined" / "advanced-usage").rglob("coverage.json")).read_text())
     handler_lines = advanced["files"]["handler.py"]["executed_lines"]
     assert {9, 11, 14, 15} <= set(handler_lines), "zero-code mode measured the module's init code"
