@@ -7,6 +7,7 @@ floor, `coverage combine`), on the same machine, so load from other work mostly 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -340,10 +341,10 @@ def explain_missed(goals: list[tuple], runs: list[dict], package_runs: list[dict
                 "- Call-heavy code (the cpu handler's recursive call tree): `sys.monitoring` leaves a LINE instrumentation "
                 "point in place wherever a line is re-entered by a jump within that same line (the `else` half of "
                 "`return n if n < 2 else _fib(n - 1) + _fib(n - 2)`): CPython 3.12/3.13 skip the callback when the line equals "
-                "the previous instruction's, so the `DISABLE` that would remove the point never comes, and every call pays "
-                "the instrumented path (about +17–21 % on that function alone here; coverage.py's `sysmon` core pays it too). "
-                "Turning a code object's local events off once all of its lines and markers are recorded removes it. The "
-                "markers' own no-op instructions cost about 1–2 %.")
+                "the previous instruction's, so the `DISABLE` that would remove the point never comes (coverage.py's `sysmon` "
+                "core pays it on every call). The `markers` core switches a code object's events off once all of its lines and "
+                "markers have run; code with a line or an edge that has not run keeps them. The markers' own no-op "
+                "instructions cost about 1–2 %; the spreads show how far rounds on this shared machine move the rest.")
     if any(name.startswith("Cold start added, generated package") for name in missed):
         size = {}
         for version in sorted({r["python"] for r in package_runs}):
@@ -367,28 +368,20 @@ def explain_missed(goals: list[tuple], runs: list[dict], package_runs: list[dict
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer processes, invocations and files (under 2 minutes)")
-    parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
-    args = parser.parse_args()
+def measure_all(quick: bool) -> dict:
+    """Every measurement of a run, as plain data (saved to RAW_RUNS, so a document can be written again from it)."""
     began = time.time()
     load_before = os.getloadavg()[0]
-    plan = runtime.Plan.for_run(args.quick)
-    timings = {}
+    plan = runtime.Plan.for_run(quick)
+    timings: dict[str, float] = {}
+    failed: dict[str, str] = {}
 
-    def timed(name, fn, *a, **kw):
+    def timed(name, fn, *a):
         print(f"{name} …", flush=True)
         start = time.perf_counter()
-        value = fn(*a, **kw)
+        value = fn(*a)
         timings[name] = time.perf_counter() - start
         return value
-
-    runs = timed("runtime", runtime.measure, plan)
-    package_size, package_runs = timed("package", runtime.measure_package, plan)
-    RAW_RUNS.parent.mkdir(parents=True, exist_ok=True)
-    RAW_RUNS.write_text(json.dumps({"runtime": runs, "package": package_runs, "package_size": package_size}, indent=1))
-    failed: dict[str, str] = {}
 
     def attempted(name, fn, *a):
         """A measurement that may fail on its own (the pipeline's services change under it): the other sections still get written."""
@@ -399,8 +392,31 @@ def main() -> int:
             print(f"{name} failed: {exc}", file=sys.stderr, flush=True)
             return None
 
-    merge = attempted("merge", merge_throughput.measure, {1000: 1} if args.quick else {1000: 2, 10000: 1}, 100 if args.quick else 300)
-    pipe = attempted("pipeline", pipeline.measure, 1 if args.quick else 2, 1, 1 if args.quick else 3, 10 if args.quick else 20)
+    runs = timed("runtime", runtime.measure, plan)
+    package_size, package_runs = timed("package", runtime.measure_package, plan)
+    merge = attempted("merge", merge_throughput.measure, {1000: 1} if quick else {1000: 2, 10000: 1}, 100 if quick else 300)
+    pipe = attempted("pipeline", pipeline.measure, 1 if quick else 2, 1, 1 if quick else 3, 10 if quick else 20)
+    return {
+        "quick": quick, "plan": dataclasses.asdict(plan), "runs": runs, "package_runs": package_runs, "package_size": package_size,
+        "merge": merge, "pipe": pipe, "failed": failed, "timings": timings, "elapsed": time.time() - began,
+        "written_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": [load_before, os.getloadavg()[0]],
+        "machine": machine(), "versions": versions(),
+    }
+
+
+def load_results(path: Path) -> dict:
+    """A saved run, with the merge sizes back to numbers (JSON keeps object keys as strings)."""
+    found = json.loads(path.read_text())
+    if found.get("merge"):
+        found["merge"]["sizes"] = {int(size): value for size, value in found["merge"]["sizes"].items()}
+    return found
+
+
+def render(found: dict) -> str:
+    """BENCHMARKS.md's own sections from one run's measurements."""
+    plan = runtime.Plan(**found["plan"])
+    runs, package_runs, package_size = found["runs"], found["package_runs"], found["package_size"]
+    merge, pipe, failed = found["merge"], found["pipe"], found["failed"]
     goals: list[tuple] = []
     warm = warm_section(runs, goals)
     cold = cold_section(runs, goals)
@@ -409,13 +425,12 @@ def main() -> int:
     merged = merge_section(merge, goals) if merge else f"Not measured in this run: {failed['merge']}."
     piped = pipeline_section(pipe) if pipe else f"Not measured in this run: {failed['pipeline']}."
     costs = cost_section(pipe, runs, goals) if pipe else "Not measured in this run: it needs the pipeline's measured counts (section 6)."
-    elapsed = time.time() - began
-    document = f"""# Benchmarks
+    return f"""# Benchmarks
 
-Written by `make {'bench-quick' if args.quick else 'bench'}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {elapsed:.0f} s
-({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}).
-Machine: {machine()}; load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work shares the CPU).
-Pythons: {versions()}.
+Written by `make {'bench-quick' if found['quick'] else 'bench'}` on {found['written_at']} in {found['elapsed']:.0f} s
+({', '.join(f'{k} {v:.0f} s' for k, v in found['timings'].items())}).
+Machine: {found['machine']}; load average {found['load'][0]:.1f} at the start, {found['load'][1]:.1f} at the end (other work shares the CPU).
+Pythons: {found['versions']}.
 Every ratio is between figures measured in the same run. Medians, with the spread in brackets: the
 10th–90th percentile when there are ten or more values, otherwise min–max. Read ratios, not absolutes.
 
@@ -543,14 +558,28 @@ holds what every variant imports. The 3.12/3.13
 venvs are created once under `build/bench-venvs/` from pyenv's interpreters, with the coverage.py
 the layer pins for that Python and this venv's Powertools; missing interpreters are skipped.
 """
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer processes, invocations and files (about 2 minutes)")
+    parser.add_argument("--render", action="store_true", help=f"measure nothing: write the document again from the last run ({RAW_RUNS.relative_to(REPO)})")
+    parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    if args.render:
+        found = load_results(RAW_RUNS)
+    else:
+        found = measure_all(args.quick)
+        RAW_RUNS.parent.mkdir(parents=True, exist_ok=True)
+        RAW_RUNS.write_text(json.dumps(found, indent=1))
     out = Path(args.out)
     previous = out.read_text() if out.exists() else ""
-    document = report.keep_other_sections(previous, report.mark_own_sections(document))
+    document = report.keep_other_sections(previous, report.mark_own_sections(render(found)))
     out.write_text(document)
     print(document)
-    print(f"bench finished in {elapsed:.0f} s")
-    if failed:
-        print("not measured: " + "; ".join(f"{k} ({v})" for k, v in failed.items()), file=sys.stderr)
+    print(f"bench finished in {found['elapsed']:.0f} s")
+    if found["failed"]:
+        print("not measured: " + "; ".join(f"{k} ({v})" for k, v in found["failed"].items()), file=sys.stderr)
         return 1
     return 0
 

@@ -222,3 +222,13 @@ def test_warm_up_runs_once_per_interpreter_and_section(tmp_path, monkeypatch):
     assert not runtime.needs_warm_up(pythons, "runtime")
     assert runtime.needs_warm_up(pythons, "package")
     assert runtime.needs_warm_up(dict(pythons, **{"3.11": "/usr/bin/python3.11"}), "runtime")
+
+
+def test_a_saved_run_loads_back_with_numeric_merge_sizes(tmp_path):
+    import json
+
+    from bench.__main__ import load_results
+
+    saved = tmp_path / "runs.json"
+    saved.write_text(json.dumps({"merge": {"sizes": {1000: {"seconds": {}}, 10000: {"seconds": {}}}}, "pipe": None}))
+    assert sorted(load_results(saved)["merge"]["sizes"]) == [1000, 10000]
