@@ -1,4 +1,4 @@
-"""`lambda-coverage`: run the pipeline locally, rerun combines, fetch reports, combine local files."""
+"""`lambda-coverage`: run the pipeline locally, invoke your own function through it, rerun combines, fetch reports."""
 
 from __future__ import annotations
 
@@ -202,6 +202,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from .demo import summary_table
+    from .invoke import (
+        InvokeRequest,
+        default_function_name,
+        describe,
+        invoke,
+        parse_env,
+        read_events,
+    )
+
+    code = Path(args.code).expanduser().resolve()
+    request = InvokeRequest(
+        handler=args.handler,
+        code=code,
+        events=read_events(args.events),
+        function_name=args.function or default_function_name(code),
+        zero_code=not args.decorator,
+        environments=args.environments,
+        env=parse_env(args.env or []),
+        endpoint=args.endpoint,
+        out=Path(args.out),
+    )
+    try:
+        result = invoke(request, _stderr_progress("invoke"))
+    except TimeoutError as exc:
+        print(f"lambda-coverage invoke: failed: {exc}", file=sys.stderr)
+        return 1
+    for record in result.records:
+        print(describe(record, len(result.records)))
+    print()
+    if not result.summaries:
+        print(f"lambda-coverage invoke: no coverage data of {request.function_name} reached the pipeline: "
+              f"see the function's logs in {result.logs}", file=sys.stderr)
+        return 1
+    print(summary_table(result.summaries))
+    print()
+    print(f"Reports: {result.out / 'combined' / request.function_name}/  Dashboard: {result.out / 'reports' / 'index.html'}")
+    return 0
+
+
 def cmd_load_test(args: argparse.Namespace) -> int:
     from .demo import load_test
 
@@ -228,7 +269,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from .credentials import has_credentials
 
-    local = subprocess.run(["pgrep", "-af", "lambda-coverage (serve|demo|load-test)"], capture_output=True, text=True, check=False).stdout.strip()
+    local = subprocess.run(["pgrep", "-af", "lambda-coverage (serve|demo|invoke|load-test)"], capture_output=True, text=True, check=False).stdout.strip()
     print("local emulation:", "\n  " + local.replace("\n", "\n  ") if local else "not running (start it with `lambda-coverage serve`)")
     if not has_credentials():
         print("AWS: no credentials found; nothing deployed can be checked")
@@ -444,6 +485,18 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--invocations", type=_count(0), default=0, help="total invocations across the examples (default: every event four times per environment)")
     demo.add_argument("--environments", type=_count(1), default=3, help="execution environments per function (default 3)")
     demo.set_defaults(run=cmd_demo)
+
+    invoke = verb("invoke", "run your own function (zero-code by default) on your events through the local pipeline, then download its reports")
+    invoke.add_argument("--handler", required=True, help="MODULE.FUNCTION, as the function's Lambda handler setting")
+    invoke.add_argument("--code", required=True, help="the folder Lambda would run the function from (its /var/task)")
+    invoke.add_argument("--events", required=True, help="JSON lines (one event per line), a JSON array of events or one JSON event; - reads stdin")
+    invoke.add_argument("--function", help="function name in the reports (default: the --code folder's name)")
+    invoke.add_argument("--decorator", action="store_true", help="the handler uses @coverage_handler: no exec wrapper")
+    invoke.add_argument("--environments", type=_count(1), default=1, help="execution environments; event n goes to environment n modulo this (default 1)")
+    invoke.add_argument("--env", action="append", metavar="KEY=VALUE", help="an environment variable of the function (repeatable)")
+    invoke.add_argument("--endpoint", help="a running `lambda-coverage serve` (default: start an emulation for this command)")
+    invoke.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default ./{DEFAULT_OUT}/)")
+    invoke.set_defaults(run=cmd_invoke)
 
     rerun = verb("rerun", "start a rebuild combine (local with --endpoint, else AWS)", tool_version=False)
     rerun.add_argument("--function", required=True)

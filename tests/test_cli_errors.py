@@ -20,7 +20,7 @@ from lambda_coverage.local.emulation import LocalAws
 from lambda_coverage.local.faults import FaultPolicy, LambdaFault
 
 REPO = Path(__file__).resolve().parent.parent
-VERBS = ("serve", "demo", "rerun", "reports", "load-test", "status", "combine", "diff")
+VERBS = ("serve", "demo", "invoke", "rerun", "reports", "load-test", "status", "combine", "diff")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -65,6 +65,8 @@ def test_usage_errors_are_one_line():
     _assert_one_line(_cli("demo", "--environments", "0"), "demo", "--environments: must be 1 or more (got 0)", "--help")
     _assert_one_line(_cli("serve", "--port", "99999"), "serve", "99999 is not a port")
     _assert_one_line(_cli("rerun", "--function", "f", "--date", "23/11/2026"), "rerun", "is not a date like 2026-11-23")
+    _assert_one_line(_cli("invoke", "--handler", "app.handler", "--code", ".", "--events", "e", "--environments", "0"), "invoke",
+                     "must be 1 or more")
     done = _cli()
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "required: VERB" in done.stderr
 
@@ -89,6 +91,39 @@ def test_serve_on_a_port_in_use_says_so_and_takes_no_other():
 
 def test_serve_with_a_log_file_it_cannot_write():
     _assert_one_line(_cli("serve", "--log-file", "/proc/x/serve.log"), "serve", "cannot write --log-file /proc/x/serve.log")
+
+
+def test_invoke_input_errors_are_one_line_before_anything_starts(tmp_path):
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text("def handler(event, context):\n    return event\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"ok": 1}\n{not json}\n')
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n")
+    pretty = tmp_path / "event.json"
+    pretty.write_text('{\n  "a": 1,\n  "b": \n}\n')
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"ok": 1}\n')
+
+    def invoke(*args: str) -> subprocess.CompletedProcess:
+        return _cli("invoke", *args, cwd=tmp_path)
+
+    _assert_one_line(invoke("--handler", "handler", "--code", "fn", "--events", "good.jsonl"), "invoke", "is not MODULE.FUNCTION")
+    _assert_one_line(invoke("--handler", "missing.handler", "--code", "fn", "--events", "good.jsonl"), "invoke",
+                     "no module missing under --code", "check --handler and --code")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "nowhere", "--events", "good.jsonl"), "invoke", "is not a folder")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "events.jsonl"), "invoke",
+                     "--events events.jsonl line 2 is not JSON")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "event.json"), "invoke",
+                     "--events event.json line 4 is not JSON")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "empty.json"), "invoke", "is empty")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "absent.json"), "invoke", "cannot read --events absent.json")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "good.jsonl", "--env", "NOEQUALS"), "invoke",
+                     "--env 'NOEQUALS' is not KEY=VALUE")
+    _assert_one_line(invoke("--handler", "app.handler", "--code", "fn", "--events", "good.jsonl", "--function", "bad name"), "invoke",
+                     "--function 'bad name' must be")
+    assert not (tmp_path / "coverage-reports").exists(), "nothing was started or written"
 
 
 # -- combine (local files, no AWS) ---------------------------------------------------------------------
