@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from . import cost, merge_throughput, pipeline, report, runtime
-from .report import GOALS, fmt_spread, spread, table, verdict
+from .report import GOALS, fmt_spread, table, verdict
 
 REPO = runtime.REPO
 RAW_RUNS = REPO / "build" / "bench-runs.json"  # every process's record, for a closer look at a figure
@@ -271,10 +271,9 @@ def cost_section(found: dict, runs: list[dict], goals: list[tuple]) -> str:
     seed = cost.seed_cost(1e6, seed_added_ms)
     item_names = [k for k in seed["items"] if k != "total"]
     rows = []
-    headline = None
+    headline = cost.layer_cost(scenarios[0], counts)
     for scenario in scenarios:
         found_cost = cost.layer_cost(scenario, counts)
-        headline = headline or found_cost
         rows.append((scenario.name, f"{found_cost['raw_files'] * 1e6 / scenario.invocations:,.0f}", f"{found_cost['combines'] * 1e6 / scenario.invocations:,.0f}",
                      *[f"{found_cost['items'][k]:.4f}" for k in item_names], f"**{found_cost['items']['total']:.3f}**"))
     rows.append(("seed: file + JSON report per invocation", "1,000,000", "1", *[f"{seed['items'][k]:.4f}" for k in item_names], f"**{seed['items']['total']:.2f}**"))
@@ -296,13 +295,14 @@ def cost_section(found: dict, runs: list[dict], goals: list[tuple]) -> str:
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def versions() -> str:
     found = []
-    for version, python in runtime.interpreters().items():
+    for python in runtime.interpreters().values():
         full = subprocess.run([python, "-c", "import sys, coverage; print(sys.version.split()[0], coverage.__version__)"], capture_output=True, text=True).stdout.split()
         found.append(f"{full[0]} (coverage.py {full[1]})")
     return ", ".join(found)

@@ -42,10 +42,10 @@ class Workload:
     transitions: float = 0.0
     events: float = 0.0
 
-    def scaled(self, factor: float) -> "Workload":
+    def scaled(self, factor: float) -> Workload:
         return Workload(**{name: value * factor for name, value in self.__dict__.items()})
 
-    def __add__(self, other: "Workload") -> "Workload":
+    def __add__(self, other: Workload) -> Workload:
         return Workload(**{name: value + getattr(other, name) for name, value in self.__dict__.items()})
 
 

@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ def _propagate_to_pools() -> None:
 
         return original_submit(pool, attributed, *args, **kwargs)
 
-    concurrent.futures.ThreadPoolExecutor.submit = submit
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
 
 
 def _quiet() -> None:
@@ -157,7 +157,7 @@ def measure(environments: int, iterations: int, bursts: int, burst_files: int, p
             first = time.perf_counter()
             for n in range(burst_files):
                 env = os.urandom(4).hex()
-                key = keys.raw_key(aws.prefix, parsed.function, datetime.now(timezone.utc), parsed.version, env, n + 1)
+                key = keys.raw_key(aws.prefix, parsed.function, datetime.now(UTC), parsed.version, env, n + 1)
                 s3.put_object(Bucket=aws.bucket, Key=key, Body=body, Metadata=metadata, ContentType="application/vnd.sqlite3")
             last_upload = time.perf_counter()
             while True:

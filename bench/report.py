@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import statistics
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from .cost import GET_CLASS, PUT_CLASS, PipelineCounts, Workload, express_gb_s
+
+Round = TypeVar("Round")
 
 GOALS = {"warm": 1.05, "cold_vs_floor": 1.2, "rss_mb": 15.0, "merge_vs_combine": 1.0, "dollars_per_m": 0.25}
 
@@ -33,7 +36,7 @@ def fmt_ratio(ratios: Iterable[float]) -> str:
     return f"{found['median']:.3f}× ({found['low']:.3f}–{found['high']:.3f})"
 
 
-def paired_ratios(values: dict[object, float], baselines: dict[object, float]) -> list[float]:
+def paired_ratios(values: Mapping[Round, float], baselines: Mapping[Round, float]) -> list[float]:
     """value ÷ baseline for each key (a round) both have: each ratio is between figures measured side by side."""
     return [values[key] / baselines[key] for key in sorted(values, key=str) if baselines.get(key, 0) > 0]
 

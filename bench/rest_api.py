@@ -1,5 +1,7 @@
 """The Powertools-shaped handler the benchmarks measure: an APIGatewayRestResolver with three routes."""
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 
@@ -34,7 +36,7 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: Any) -> dict:
     return app.resolve(event, context)
 
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -41,7 +41,7 @@ class Plan:
     package_modules: int = 40
 
     @classmethod
-    def for_run(cls, quick: bool) -> "Plan":
+    def for_run(cls, quick: bool) -> Plan:
         if quick:
             return cls(2, {"cpu": 300, "io": 100, "tiny": 3000, "powertools": 1500, "package": 10}, 8, 6, 2)  # about 2 minutes
         return cls(4, {"cpu": 1000, "io": 150, "tiny": 10000, "powertools": 4000, "package": 30}, 30, 15, 5)
@@ -103,7 +103,7 @@ def variants_for(version: str) -> list[tuple[str, str, dict[str, str]]]:
     the decorator (the handler's module was imported before measuring began) and in zero-code mode
     (measuring began before the handler's module was imported).
     """
-    chosen = [("bare", "bare", {}), ("default", "layer", {}), ("zero-default", "zero", {})]
+    chosen: list[tuple[str, str, dict[str, str]]] = [("bare", "bare", {}), ("default", "layer", {}), ("zero-default", "zero", {})]
     if markers_python(version):  # elsewhere ctrace is the default already
         chosen.append(("ctrace-branch", "layer", {"COVERAGE_CORE": "ctrace"}))
     if sysmon_python(version):
@@ -115,10 +115,10 @@ def variants_for(version: str) -> list[tuple[str, str, dict[str, str]]]:
 IN_PROCESS = ("default", "zero-default", "sysmon-line")
 
 # Cold start and RSS of the tiny handler: the floor beside the default; the seed for the cost model.
-TINY_EXTRAS = [("floor", "plain", {}), ("seed", "seed", {})]
+TINY_EXTRAS: list[tuple[str, str, dict[str, str]]] = [("floor", "plain", {}), ("seed", "seed", {})]
 
 # Cold start with the generated package as the function's own code, measured as a whole (no include patterns).
-PACKAGE_VARIANTS = [
+PACKAGE_VARIANTS: list[tuple[str, str, dict[str, str]]] = [
     ("bare", "bare", {}),
     ("bare-no-pyc", "bare", {}),
     ("floor", "plain", {}),

@@ -130,7 +130,10 @@ def against_bare_copy(copy_dir, block=50):
 
 ab_ratios = against_bare_copy(os.environ["BENCH_BARE_COPY"]) if os.environ.get("BENCH_BARE_COPY") else []
 
-flush_ms, flush_cpu_ms, upload_ms, contended_us = [], [], [], []
+flush_ms: list[float] = []
+flush_cpu_ms: list[float] = []
+upload_ms: list[float] = []
+contended_us: list[float] = []
 if flushes and variant in ("layer", "zero"):
     from coverage_wrapper.session import get_session
 
