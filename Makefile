@@ -10,7 +10,7 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' $(VERSION_FILE))
 
 .DEFAULT_GOAL := help
 .PHONY: help install-deps dev-setup build validate deploy cdk-synth cdk-deploy cdk-destroy \
-	test dev-test load-test load-test-quick load-test-full test-status test-deploy test-all \
+	test lint dev-test load-test load-test-quick load-test-full test-status test-deploy test-all \
 	test-destroy clean dev-build version bump-patch bump-minor bump-major release-patch demo bench \
 	bench-quick
 
@@ -30,6 +30,14 @@ dev-setup: install-deps ## Install dependencies and set up the development envir
 
 test: install-deps ## Install, then run the whole test suite
 	$(PY) -m pytest -n 2
+
+lint: install-deps ## Ruff over the repository, mypy over coverage_wrapper and lambda_coverage (services included)
+	$(VENV)/bin/ruff check .
+	@# mypy cannot follow the editable install's import hooks: it reads lambda_coverage from a tree of links.
+	@rm -rf build/typecheck && mkdir -p build/typecheck/lambda_coverage
+	@for entry in infrastructure/*; do [ "$${entry##*/}" = __pycache__ ] || ln -s ../../../$$entry build/typecheck/lambda_coverage/; done
+	@ln -s ../../../services build/typecheck/lambda_coverage/services
+	$(VENV)/bin/mypy build/typecheck/lambda_coverage layer_src/coverage_wrapper
 
 dev-test: test validate ## Run tests and validate the built layer
 
