@@ -358,13 +358,14 @@ def _arn_text(resource) -> str:
     "service, allowed",
     [
         ("Validate", {"s3:GetObject": {"raw/*"}, "s3:PutObject": {"quarantine/*"}, "s3:DeleteObject": {"raw/*"}}),
-        ("Plan", {"s3:GetObject": {"raw/*", "combined/*"}, "s3:PutObject": {"combined/*", "quarantine/*"}, "s3:DeleteObject": {"combined/*", "raw/*"}}),
+        ("Plan", {"s3:GetObject": {"raw/*", "combined/*", "versions/*"}, "s3:PutObject": {"combined/*", "quarantine/*", "versions/*"},
+                  "s3:DeleteObject": {"combined/*", "raw/*"}}),
         (
             "Report",
             {
-                "s3:GetObject": {"combined/*", "sources/*", "reports/*", "daily/*", "quarantine/*"},
-                "s3:PutObject": {"combined/*", "reports/*", "daily/*"},
-                "s3:DeleteObject": {"combined/*"},
+                "s3:GetObject": {"combined/*", "sources/*", "reports/*", "daily/*", "quarantine/*", "versions/*"},
+                "s3:PutObject": {"combined/*", "reports/*", "daily/*", "versions/*"},
+                "s3:DeleteObject": {"combined/*", "versions/*"},
             },
         ),
     ],

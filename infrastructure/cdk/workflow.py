@@ -38,21 +38,23 @@ SERVICE_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     # Intake: reads the upload, moves a bad one to quarantine (copy + delete).
     "lambda_coverage.services.uploader": {"read": ("raw/",), "write": ("quarantine/",), "delete": ("raw/",), "list": ("raw/",)},
     # Combiner: lists and reads raw files, writes combined data and partials; a file that fails the
-    # merge goes to quarantine like at intake, and merged partials are deleted after the commit.
+    # merge goes to quarantine like at intake, and merged partials are deleted after the commit. Each
+    # commit folds its day into the version's since-deploy data under versions/.
     "lambda_coverage.services.combiner": {
-        "read": ("raw/", "combined/"),
-        "write": ("combined/", "quarantine/"),
+        "read": ("raw/", "combined/", "versions/"),
+        "write": ("combined/", "quarantine/", "versions/"),
         "delete": ("combined/", "raw/"),
         "list": ("raw/", "combined/"),
     },
     # Reporter: renders from combined data and source snapshots; owns reports/ and daily/ (it reads
     # its own history.json back) and replaces stale HTML pages under combined/. The dashboard counts
-    # recent quarantined uploads and shows their reasons, so it lists and reads quarantine/.
+    # recent quarantined uploads and shows their reasons, so it lists and reads quarantine/. A version's
+    # since-deploy reports are written beside its data under versions/.
     "lambda_coverage.services.reporter": {
-        "read": ("combined/", "sources/", "reports/", "daily/", "quarantine/"),
-        "write": ("combined/", "reports/", "daily/"),
-        "delete": ("combined/",),
-        "list": ("combined/", "daily/", "reports/", "quarantine/"),
+        "read": ("combined/", "sources/", "reports/", "daily/", "quarantine/", "versions/"),
+        "write": ("combined/", "reports/", "daily/", "versions/"),
+        "delete": ("combined/", "versions/"),
+        "list": ("combined/", "daily/", "reports/", "quarantine/", "versions/"),
     },
 }
 

@@ -118,6 +118,11 @@ def combined_prefix(prefix: str, function: str, date: str, version: str) -> str:
     return f"{normalize_prefix(prefix)}combined/{function}/{date}/{version}/"
 
 
+def versions_prefix(prefix: str, function: str, version: str) -> str:
+    """Since-deploy data of one code version: the union of its day groups, kept after raw files expire."""
+    return f"{normalize_prefix(prefix)}versions/{function}/{version}/"
+
+
 def daily_prefix(prefix: str, date: str) -> str:
     return f"{normalize_prefix(prefix)}daily/{date}/"
 

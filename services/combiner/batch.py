@@ -16,7 +16,7 @@ from lambda_coverage.services.uploader.quarantine import quarantine_object
 from lambda_coverage.services.settings import PipelineSettings
 
 from .plan import Group, manifest_raw_keys, read_batch
-from .provenance import is_merged, write_provenance
+from .provenance import env_invocations, is_merged, write_env_invocations, write_provenance
 
 
 def batch_objects(s3: Any, settings: PipelineSettings, group: Group, after: str, last: str) -> dict[str, str]:
@@ -80,6 +80,8 @@ def merge_batch(s3: Any, settings: PipelineSettings, group: Group, token: str, i
             outcome["quarantined"] += _quarantine(s3, settings, key, rejection, metadata_of[key])
         if result.merged:
             write_provenance(partial_local, {(local_to_key[p], listed[local_to_key[p]]) for p in result.merged})
+            merged_keys = [local_to_key[p] for p in result.merged]
+            write_env_invocations(partial_local, env_invocations(merged_keys, metadata_of, settings.prefix))
             target = group.partial_key(settings.prefix, token, index)
             storage.upload_file(s3, settings.bucket, target, partial_local)
             outcome["partial_key"] = target

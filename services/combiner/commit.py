@@ -23,7 +23,17 @@ from lambda_coverage.services.settings import PipelineSettings
 
 from .batch import fetch_raw
 from .plan import Group
-from .provenance import RawObject, etags_by_key, raw_keys_of, read_provenance, write_provenance
+from . import since_deploy
+from .provenance import (
+    RawObject,
+    etags_by_key,
+    most_invocations,
+    raw_keys_of,
+    read_env_invocations,
+    read_provenance,
+    write_env_invocations,
+    write_provenance,
+)
 
 
 class CommitConflict(storage.Conflict):
@@ -42,12 +52,14 @@ def commit(s3: Any, settings: PipelineSettings, group: Group, token: str, rebuil
     with tempfile.TemporaryDirectory(prefix="commit-") as scratch:
         partials = []
         partial_raw: set[RawObject] = set()
+        partial_invocations: list[dict[str, int]] = []
         for index, key in enumerate(partial_keys):
             local = os.path.join(scratch, f"partial-{index:05d}.sqlite")
             # A partial already gone was consumed by an earlier attempt of this same commit.
             if storage.download(s3, settings.bucket, key, local) is not None:
                 partials.append(local)
                 partial_raw |= read_provenance(local)[0]
+                partial_invocations.append(read_env_invocations(local))
 
         def attempt() -> dict[str, Any]:
             current = os.path.join(scratch, "current.sqlite")
@@ -55,7 +67,7 @@ def commit(s3: Any, settings: PipelineSettings, group: Group, token: str, rebuil
             current_raw, generation = read_provenance(current) if etag else (set(), 0)
             if not rebuild and partial_raw <= current_raw:
                 _update_manifest(s3, settings, group, current_raw, generation, etag)
-                return {"changed": False, "files": len(raw_keys_of(current_raw)), "added": 0}
+                return {"changed": False, "files": len(raw_keys_of(current_raw)), "added": 0, "data": current if etag else None}
             measurements = Measurements()
             for path in ([] if rebuild or not etag else [current]) + partials:
                 measurements.add_file(path)
@@ -69,18 +81,24 @@ def commit(s3: Any, settings: PipelineSettings, group: Group, token: str, rebuil
             combined = os.path.join(scratch, "combined.sqlite")
             measurements.write(combined)
             write_provenance(combined, raw_keys, generation + 1)
+            current_invocations = read_env_invocations(current) if etag else {}
+            write_env_invocations(combined, most_invocations(current_invocations, *partial_invocations))
             with open(combined, "rb") as handle:
                 new_etag = storage.put_if_unchanged(
                     s3, settings.bucket, data_key, handle.read(), etag, ContentType="application/vnd.sqlite3"
                 )
             _update_manifest(s3, settings, group, raw_keys, generation + 1, new_etag)
-            return {"changed": True, "files": len(raw_keys_of(raw_keys)), "added": len(raw_keys - current_raw)}
+            return {"changed": True, "files": len(raw_keys_of(raw_keys)), "added": len(raw_keys - current_raw), "data": combined}
 
         # Losing the race means another combine committed first: read its data and merge again.
         outcome = storage.retry_on_conflict(attempt, data_key, exhausted=CommitConflict)
+        # The version's since-deploy data takes the day's data as committed (also when this commit found its
+        # work done: an earlier attempt may have committed the day and failed before this fold).
+        data = outcome.pop("data")
+        outcome["since_deploy_changed"] = bool(data) and since_deploy.fold_day(s3, settings, group, data)["changed"]
     for key in partial_keys + [group.batches_key(settings.prefix, token)]:
         storage.delete_object(s3, settings.bucket, key)
-    outcome["report"] = outcome["changed"] or _reports_stale(s3, settings, group)
+    outcome["report"] = outcome["changed"] or outcome["since_deploy_changed"] or _reports_stale(s3, settings, group)
     return {**group.as_dict(), **outcome}
 
 

@@ -19,7 +19,7 @@ from lambda_coverage.services import storage
 from lambda_coverage.services.settings import PipelineSettings
 
 from .provenance import is_merged, merged_objects
-from .request import CombineRequest
+from .request import CombineRequest, InvalidCombineInput
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,15 @@ def plan(s3: Any, settings: PipelineSettings, request: CombineRequest, now: floa
         "files": 0,
         "dashboard": {"date": request.date} if request.mode == "daily" else {},
     }
+    if request.mode == "since-deploy":
+        from . import since_deploy  # it builds on Group, defined here
+
+        # Nothing to merge from raw files: the version's data is rebuilt here from its day groups, then reported.
+        rebuilt = since_deploy.rebuild(s3, settings, request.function, request.version)  # type: ignore[arg-type]
+        if not rebuilt["days"]:
+            raise InvalidCombineInput(f"code version {request.version} of {request.function} has no combined day group to rebuild from")
+        return {**result, "since_deploy": {"function": request.function, "version": request.version,
+                                           "date": rebuilt["last_seen"], "days": rebuilt["days"]}}
     wait = request.seconds_until_settled(now, settings.window_seconds)
     if wait:
         return {**result, "ready": False, "wait_seconds": wait}

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from coverage_wrapper import datafile
+from coverage_wrapper import datafile, keys
 
 RawObject = tuple[str, str]  # (raw key, ETag); the ETag is "" when data written before ETags were recorded holds it
 
 _RAW_KEYS = "lambda_coverage_raw_keys"
 _RAW_OBJECTS = "lambda_coverage_raw_objects"
 _GENERATION = "lambda_coverage_generation"
+_ENV_INVOCATIONS = "lambda_coverage_env_invocations"
 
 
 def write_provenance(path: str, raw_objects: Iterable[RawObject], generation: int = 0) -> None:
@@ -67,3 +68,42 @@ def is_merged(key: str, etag: str, merged: Mapping[str, set[str]]) -> bool:
     if key not in merged:
         return False
     return not merged[key] or etag in merged[key]
+
+
+def env_invocations(raw_keys: Iterable[str], metadata: Mapping[str, Mapping[str, str]], prefix: str) -> dict[str, int]:
+    """Per execution environment of the raw keys, the most invocations any of its files counted.
+
+    The layer's `invocations` metadata counts from the environment's start, so its largest value is the
+    environment's total; environments without the metadata count 0.
+    """
+    counts: dict[str, int] = {}
+    for key in raw_keys:
+        raw = keys.parse_raw_key(key, prefix)
+        if raw is None:
+            continue
+        value = str((metadata.get(key) or {}).get("invocations", "0"))
+        counts[raw.env] = max(counts.get(raw.env, 0), int(value) if value.isdigit() else 0)
+    return counts
+
+
+def most_invocations(*counts: Mapping[str, int]) -> dict[str, int]:
+    """Per environment, the largest count of any of `counts`: merging the same files again changes nothing."""
+    merged: dict[str, int] = {}
+    for each in counts:
+        for env, value in each.items():
+            merged[env] = max(merged.get(env, 0), value)
+    return dict(sorted(merged.items()))
+
+
+def write_env_invocations(path: str, counts: Mapping[str, int]) -> None:
+    datafile.write_meta(path, {_ENV_INVOCATIONS: json.dumps(dict(sorted(counts.items())))})
+
+
+def read_env_invocations(path: str) -> dict[str, int]:
+    """Per execution environment, the invocations a data file's raw files counted (empty for data written before)."""
+    text = datafile.read_meta(path, (_ENV_INVOCATIONS,)).get(_ENV_INVOCATIONS)
+    try:
+        counts = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)} if isinstance(counts, dict) else {}

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from coverage_wrapper import keys
 
-MODES = ("window", "rebuild", "daily")
+MODES = ("window", "rebuild", "daily", "since-deploy")
 FIELDS = ("mode", "function", "date", "version", "window_end", "attempt")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # A window's combine lists the group's files only when its own clock is this far past the window's
@@ -86,7 +86,8 @@ def window_for(raw: keys.RawKey, now: float, window_seconds: int) -> CombineWind
 
 @dataclass(frozen=True)
 class CombineRequest:
-    """One combine: a window of a group (from intake or a follow-up), a rebuild of a function's day, or a daily sweep."""
+    """One combine: a window of a group (from intake or a follow-up), a rebuild of a function's day, a daily sweep,
+    or a rebuild of a code version's since-deploy data from its day groups (`date` is then the day it was asked)."""
 
     mode: str
     date: str
@@ -126,7 +127,11 @@ class CombineRequest:
             yesterday = ((today or datetime.now(timezone.utc)) - timedelta(days=1)).strftime("%Y-%m-%d")
             return cls("daily", _date(payload.get("date") or yesterday))
         function = _segment(payload, "function", required=True)
-        version = _segment(payload, "version", required=mode == "window")
+        version = _segment(payload, "version", required=mode in ("window", "since-deploy"))
+        if mode == "since-deploy":
+            if payload.get("date") is not None or payload.get("window_end") is not None:
+                raise InvalidCombineInput("since-deploy mode covers every day of the version: give only function and version")
+            return cls(mode, (today or datetime.now(timezone.utc)).strftime("%Y-%m-%d"), function, version)
         window_end = _window_end(payload.get("window_end")) if mode == "window" else None
         return cls(mode, _date(payload.get("date")), function, version, window_end, _attempt(payload.get("attempt", 0)))
 

@@ -119,6 +119,21 @@ def add_diff(index: dict, diff: dict) -> dict:
 
 
 
+def add_since_deploy(index: dict, version: str, point: dict) -> dict:
+    """The index with a version's since-deploy summary (a newer rendering replaces an older one)."""
+    versions = dict(index["versions"])
+    entry = dict(versions.get(version) or {"first_recorded": point.get("generated_at"), "dates": []})
+    current = entry.get("since_deploy")
+    if isinstance(current, dict) and str(current.get("generated_at") or "") > str(point.get("generated_at") or ""):
+        return index
+    entry["since_deploy"] = point
+    for name in ("first_seen", "last_seen", "days"):
+        if entry.get(name) is None:
+            entry[name] = point.get(name)
+    versions[version] = entry
+    return dict(index, versions=versions, generation=int(index.get("generation", 0)) + 1)
+
+
 def ordered_versions(index: dict) -> list[str]:
     """The index's code versions, oldest deployment first: by first day seen, then first recorded."""
     versions = index.get("versions") or {}

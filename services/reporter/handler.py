@@ -12,6 +12,7 @@ from lambda_coverage.services.settings import PipelineSettings, s3_client
 
 from .dashboard import refresh_dashboard, write_daily_rollup
 from .render import Group, check_date, compact_summary, render_group
+from .since_deploy import render_version, reports_stale
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "coverage-reporter")
 logger, tracer = powertools(SERVICE)
@@ -28,11 +29,18 @@ def _bind_logging(event: Any, context: Any, fallback_id: str) -> None:
 
 @tracer.capture_lambda_handler
 def report_handler(event: dict, context: Any) -> dict:
-    """{"function", "date", "version"} → renders that group's reports; returns {"summary": {...}}."""
+    """{"function", "date", "version"} → renders that group's reports, then its version's since-deploy reports when
+    their data changed; with "since_deploy": true, only the latter. Returns {"summary": {...}} of what was asked."""
     group = Group.from_event(event)
     _bind_logging(event, context, f"{group.function}/{group.date}/{group.version}")
     config = PipelineSettings.from_env()
-    summary = render_group(s3_client(), config.bucket, config.prefix, group, config.path_prefix)
+    client = s3_client()
+    if event.get("since_deploy") is True:
+        summary = render_version(client, config.bucket, config.prefix, group.function, group.version, config.path_prefix)
+    else:
+        summary = render_group(client, config.bucket, config.prefix, group, config.path_prefix)
+        if reports_stale(client, config.bucket, config.prefix, group.function, group.version):
+            render_version(client, config.bucket, config.prefix, group.function, group.version, config.path_prefix)
     if summary["percent"] is not None:
         publish("CoveragePercent", summary["percent"], MetricUnit.Percent, SERVICE, function=group.function)
     logger.info(

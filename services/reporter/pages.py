@@ -367,10 +367,22 @@ def function_page(index: dict, generated_at: str) -> str:
             f'<a href="{href(*up, "..", "combined", function, latest["date"], version, "html", "index.html")}">{esc(latest["date"])}</a>'
             if latest.get("date") else ""
         )
+        since = entry.get("since_deploy") if isinstance(entry.get("since_deploy"), dict) else None
+        if since:
+            versions_base = (*up, "..", "versions", function, version)
+            since_cells = (
+                f'{_percent_cell(since.get("percent"))}<td class="nowrap"><a class="since-deploy" '
+                f'href="{href(*versions_base, "html", "index.html")}">report</a> · <a class="never-executed" '
+                f'href="{href(*versions_base, "never-executed.html")}">never executed</a> '
+                f'<span class="meta">{esc(since.get("never_executed_files"))} file(s), '
+                f'{esc(since.get("never_executed_functions"))} function(s)</span></td>'
+            )
+        else:
+            since_cells = '<td class="num percent"><span class="muted">n/a</span></td><td></td>'
         version_rows.append(
             f'<tr class="version" data-version="{esc(version)}"><td><code>{esc(version)}</code></td>'
             f"<td class=\"nowrap\">{esc(entry.get('first_seen'))}</td><td class=\"nowrap\">{esc(entry.get('last_seen'))}</td>"
-            f"<td class=\"num\">{esc(entry.get('days'))}</td>{_percent_cell(latest.get('percent'))}"
+            f"<td class=\"num\">{esc(entry.get('days'))}</td>{since_cells}{_percent_cell(latest.get('percent'))}"
             f"<td class=\"nowrap\">{report}</td><td class=\"nowrap\">{diff_cell}</td></tr>"
         )
     body = (
@@ -379,8 +391,8 @@ def function_page(index: dict, generated_at: str) -> str:
         f'<p class="meta">{len(ordered)} code version(s), {len(groups)} day group(s) in the last 30 days · generated {esc(generated_at)}</p>'
         f"<h2>Last 30 days</h2><p>{trend_svg(groups, width=640, height=140, large=True)}</p>"
         "<h2>Code versions</h2>"
-        + _table("versions", "<th>Version</th><th>First seen</th><th>Last seen</th><th>Days</th><th>Coverage (latest day)</th>"
-                 "<th>Latest report</th><th>Diff</th>", "\n".join(version_rows))
+        + _table("versions", "<th>Version</th><th>First seen</th><th>Last seen</th><th>Days</th><th>Since deploy</th>"
+                 "<th>Since-deploy reports</th><th>Latest day</th><th>Latest report</th><th>Diff</th>", "\n".join(version_rows))
         + "<h2>Days</h2>"
         + _table("groups", _GROUP_HEAD, _group_rows(("..", ".."), groups, with_function=False))
     )
@@ -437,9 +449,10 @@ def report_navigation(function: str, up: tuple[str, ...]) -> str:
     )
 
 
-def add_report_navigation(html_dir: str, function: str) -> None:
-    """Put the navigation at the top of every HTML page of a group's report ({p}combined/f/d/v/html/)."""
-    nav = report_navigation(function, ("..",) * 5)
+def add_report_navigation(html_dir: str, function: str, depth: int = 5) -> None:
+    """Put the navigation at the top of every HTML page of a report, `depth` folders below {p}
+    (5 for a day group's {p}combined/f/d/v/html/, 4 for a version's {p}versions/f/v/html/)."""
+    nav = report_navigation(function, ("..",) * depth)
     for name in os.listdir(html_dir) if os.path.isdir(html_dir) else ():
         if not name.endswith(".html"):
             continue
@@ -521,3 +534,36 @@ def _navigation(up: tuple[str, ...], function: str | None = None) -> str:
     if function is not None:
         links.append(f'<a href="{href(*up, "functions", function + ".html")}">{esc(function)}</a>')
     return f'<nav class="top">{" · ".join(links)}</nav>'
+
+
+def never_executed_page(never: dict) -> str:
+    """{p}versions/{function}/{version}/never-executed.html: the code no invocation ran since the version was first seen."""
+    function, version = never["function"], never["version"]
+    up = ("..", "..", "..", "reports")
+    file_rows = "".join(
+        f'<tr><td class="wrap"><code>{esc(f["path"])}</code></td><td class="num">{esc(f["statements"])}</td></tr>'
+        for f in never.get("files", [])
+    )
+    function_rows = "".join(
+        f'<tr><td class="wrap"><code>{esc(f["path"])}</code></td><td><code>{esc(f["function"])}</code></td>'
+        f'<td class="num">{esc(f.get("start_line"))}</td><td class="num">{esc(f["statements"])}</td></tr>'
+        for f in never.get("functions", [])
+    )
+    evidence = (
+        f"seen on {esc(never.get('days'))} day(s), {esc(never.get('first_seen'))} to {esc(never.get('last_seen'))}; "
+        f"{esc(never.get('invocations'))} invocation(s) in {esc(never.get('environments'))} execution environment(s); "
+        f"{esc(never.get('raw_files'))} raw file(s)"
+    )
+    body = (
+        f"{_navigation(up, function)}<h1>Never executed since deploy: <code>{esc(function)}</code> <code>{esc(version)}</code></h1>"
+        f'<p class="meta">{evidence} · generated {esc(never.get("generated_at"))} · '
+        f'<a href="{href("never-executed.json")}">JSON</a> · <a href="{href("html", "index.html")}">since-deploy report</a></p>'
+        '<p class="note">No invocation of this code version ran any statement of these, on any day it was seen: '
+        "candidates for deletion, largest first. Files whose source is not in the snapshot are not listed.</p>"
+        f'<h2 id="files">Files ({len(never.get("files", []))})</h2>'
+        + (_table("never-files", "<th>File</th><th>Statements</th>", file_rows) if file_rows else '<p class="muted">none</p>')
+        + f'<h2 id="functions">Functions in files that otherwise ran ({len(never.get("functions", []))})</h2>'
+        + (_table("never-functions", "<th>File</th><th>Function</th><th>Line</th><th>Statements</th>", function_rows)
+           if function_rows else '<p class="muted">none</p>')
+    )
+    return _page(f"Never executed since deploy: {function} {version}", body)

@@ -231,6 +231,7 @@ def build_reports(
     group: Group,
     path_prefix: str = "",
     raw_files: int | None = None,
+    title: str | None = None,
 ) -> dict:
     """Write coverage.json, lcov.info, coverage.xml, html/ and summary.json into `out_dir`; return the summary.
 
@@ -258,7 +259,7 @@ def build_reports(
         config = read_report_config(os.path.join(snapshot.root, *path_prefix.split("/")), snapshot.config_unavailable)
         everything_omitted = False
         if snapshot.available:
-            title = f"Coverage of {group.function} {group.version} on {group.date}"
+            title = title or f"Coverage of {group.function} {group.version} on {group.date}"
             with _reporting_directory(snapshot.root):
                 cov = Coverage(data_file=mapped_path, config_file=False)
                 cov.set_option("run:disable_warnings", ["couldnt-parse"])  # such files are listed as unavailable
@@ -413,29 +414,41 @@ def _measured_paths(data_path: str) -> list[str]:
         raise InvalidDataFile(Rejection(exc.code, f"cannot read measured files: {exc.message}")) from None
 
 
-def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
-    """Read a group's combined data and source snapshot from S3, write all its reports beside the data, and
-    record the group in its function's index (with its version's executed lines and diff); the summary."""
-    base = keys.combined_prefix(prefix, *group.parts)
+def render_data(client: Any, bucket: str, prefix: str, data_key: str, base: str, group: Group, path_prefix: str = "",
+                raw_files: int | None = None, title: str | None = None, extra: dict | None = None) -> tuple[dict, dict[str, list[int]]]:
+    """Render the data at `data_key` with its version's source snapshot into every report under `base`
+    ({p}combined/f/d/v/ or {p}versions/f/v/); the summary (with `extra` in it) and the executed lines per file."""
     with tempfile.TemporaryDirectory(prefix="report-") as work:
         data_path = os.path.join(work, "combined.sqlite")
-        if storage.download(client, bucket, keys.combined_data_key(prefix, *group.parts), data_path) is None:
-            raise MissingCombinedData(f"no combined data at s3://{bucket}/{keys.combined_data_key(prefix, *group.parts)}")
-        raw_files = None
-        manifest = storage.read_object(client, bucket, keys.combined_manifest_key(prefix, *group.parts))
-        try:
-            raw_files = raw_file_count(json.loads(manifest.body)) if manifest else None
-        except ValueError:  # the count is informative; an odd manifest leaves it unknown
-            pass
+        if storage.download(client, bucket, data_key, data_path) is None:
+            raise MissingCombinedData(f"no combined data at s3://{bucket}/{data_key}")
         measured = _measured_paths(data_path)
         source_root = os.path.join(work, "src")
         os.makedirs(source_root)
         snapshot = materialize_sources(client, bucket, prefix, group.function, group.version, measured, source_root, path_prefix)
         out_dir = os.path.join(work, "out")
-        summary = build_reports(data_path, snapshot, out_dir, group, path_prefix, raw_files)
-        pages.add_report_navigation(os.path.join(out_dir, HTML_DIR), group.function)
+        summary = build_reports(data_path, snapshot, out_dir, group, path_prefix, raw_files, title)
+        if extra:
+            summary.update(extra)
+            with open(os.path.join(out_dir, SUMMARY), "w", encoding="utf-8") as handle:
+                json.dump(summary, handle, indent=1, sort_keys=True)
+        depth = len(base[len(keys.normalize_prefix(prefix)) :].rstrip("/").split("/")) + 1
+        pages.add_report_navigation(os.path.join(out_dir, HTML_DIR), group.function, depth)
         uploaded = _upload_tree(client, bucket, base, out_dir)
         _remove_stale_html(client, bucket, base + HTML_DIR, set(uploaded))
-        executed = executed_lines(data_path)
+        return summary, executed_lines(data_path)
+
+
+def render_group(client: Any, bucket: str, prefix: str, group: Group, path_prefix: str = "") -> dict:
+    """Read a group's combined data and source snapshot from S3, write all its reports beside the data, and
+    record the group in its function's index (with its version's executed lines and diff); the summary."""
+    raw_files = None
+    manifest = storage.read_object(client, bucket, keys.combined_manifest_key(prefix, *group.parts))
+    try:
+        raw_files = raw_file_count(json.loads(manifest.body)) if manifest else None
+    except ValueError:  # the count is informative; an odd manifest leaves it unknown
+        pass
+    base = keys.combined_prefix(prefix, *group.parts)
+    summary, executed = render_data(client, bucket, prefix, keys.combined_data_key(prefix, *group.parts), base, group, path_prefix, raw_files)
     record_report(client, bucket, prefix, summary, executed, utc_now())
     return summary
