@@ -138,9 +138,9 @@ class ExecutionEnvironment:
                         self._reply(403, b'{"errorType": "Extension.Unknown"}')
                         return
                     extension.waiting.set()
-                    event = extension.inbox.get()
+                    extension_event = extension.inbox.get()
                     extension.waiting.clear()
-                    self._reply(200, json.dumps(event).encode(), {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
+                    self._reply(200, json.dumps(extension_event).encode(), {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
                 else:
                     self._reply(404)
 

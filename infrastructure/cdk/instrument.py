@@ -10,7 +10,7 @@ import jsii
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from coverage_wrapper.keys import DEFAULT_PREFIX, normalize_prefix
 
@@ -156,7 +156,7 @@ class _InstrumentPythonFunctions:
         self.instrumentation = instrumentation
         self.zero_code = zero_code
 
-    def visit(self, node: Construct) -> None:
+    def visit(self, node: IConstruct) -> None:
         if (
             isinstance(node, lambda_.Function)
             and node.runtime.family == lambda_.RuntimeFamily.PYTHON

@@ -5,6 +5,8 @@ Acknowledgments are aws-cdk-lib's own validations API: the construct for users w
 
 from __future__ import annotations
 
+from typing import cast
+
 import aws_cdk as cdk
 from constructs import IConstruct
 
@@ -44,7 +46,7 @@ def _render(value: object) -> str:
 def logical_id(construct: IConstruct) -> str:
     """The CloudFormation logical id of an L2 construct's resource."""
     stack = cdk.Stack.of(construct)
-    return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))
+    return str(stack.resolve(stack.get_logical_id(cast(cdk.CfnElement, construct.node.default_child))))
 
 
 def resource_wildcard(scope: IConstruct, resource: str) -> str:

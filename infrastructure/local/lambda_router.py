@@ -74,8 +74,8 @@ class LambdaRouter:
     def invoke(self, name: str, payload: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
         function = self.functions.get(name)
         if function is None:
-            body = {"Type": "User", "message": f"Function not found: {function_arn(self.region, name)}"}
-            return "404 Not Found", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ResourceNotFoundException")], json.dumps(body).encode()
+            error = {"Type": "User", "message": f"Function not found: {function_arn(self.region, name)}"}
+            return "404 Not Found", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ResourceNotFoundException")], json.dumps(error).encode()
         with self._lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
         context = LambdaContext(

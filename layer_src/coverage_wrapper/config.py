@@ -173,7 +173,7 @@ def parse_config(environ: Mapping[str, str]) -> Config:
             problems.append(f"{name}={raw!r} is invalid ({exc}); using the default")
     requested_core = values.get("core")
     branch = bool(values.get("branch", True))
-    core = best_core(requested_core, branch)  # type: ignore[arg-type]
+    core = best_core(requested_core, branch)  # type: ignore[arg-type]  # a parsed COVERAGE_CORE is a str
     if requested_core in ("sysmon", "markers") and core != requested_core:
         problems.append(
             f"COVERAGE_CORE={requested_core} cannot measure what is asked on this Python "
@@ -186,7 +186,7 @@ def parse_config(environ: Mapping[str, str]) -> Config:
     values["core"] = core
     values["function_name"] = environ.get("AWS_LAMBDA_FUNCTION_NAME") or "local"
     values["function_version"] = environ.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"
-    return Config(problems=tuple(problems), **values)  # type: ignore[arg-type]
+    return Config(problems=tuple(problems), **values)  # type: ignore[arg-type]  # each parser returns its field's type
 
 
 _config: Config | None = None

@@ -46,7 +46,7 @@ def event_source(event: Any) -> str:
 def route(event: Any) -> str:
     """The API route (`GET /tasks/{id}`) of API Gateway REST/HTTP and ALB events, else the event source."""
     if isinstance(event, dict):
-        request = event.get("requestContext") if isinstance(event.get("requestContext"), dict) else {}
+        request = event["requestContext"] if isinstance(event.get("requestContext"), dict) else {}
         route_key = event.get("routeKey")
         if isinstance(route_key, str) and route_key and route_key != "$default":  # HTTP API (payload 2.0)
             return _clean(route_key)

@@ -302,7 +302,8 @@ def write_data_file(
         os.remove(path)
     data = CoverageData(basename=path)
     measured: set[str] = set()
-    for label, by_path in [("", arcs if arcs is not None else lines or {}), *sorted((contexts or {}).items())]:
+    groups: list[tuple[str, Mapping[str, Iterable[Any]]]] = [("", arcs if arcs is not None else lines or {}), *sorted((contexts or {}).items())]
+    for label, by_path in groups:
         if label and not by_path:
             continue
         data.set_context(label or None)

@@ -34,7 +34,7 @@ def coverage_handler(func: Handler | None = None) -> Any:
         finally:
             session.end_invocation(outermost)
 
-    measured_handler.__wrapped_by_coverage__ = True  # type: ignore[attr-defined]
+    measured_handler.__wrapped_by_coverage__ = True  # type: ignore[attr-defined]  # the marker against double wrapping
     return measured_handler
 
 
@@ -54,7 +54,6 @@ class CoverageContext:
             self._entered = False
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if self._entered:
             get_session().exit_block(self._outermost)
-        return False

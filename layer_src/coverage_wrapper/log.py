@@ -25,7 +25,7 @@ def log(level: str, message: str, **fields: object) -> None:
 def always(level: str, message: str, **fields: object) -> None:
     """Write one JSON line whatever COVERAGE_LOG_LEVEL says: for what that setting must never hide, such as
     an invalid setting (the level itself may be the one that is wrong)."""
-    record = {
+    record: dict[str, object] = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "level": level,
         "message": message,

@@ -114,7 +114,7 @@ def mark(tree: ast.Module) -> Marks:
 def _mark_match(node: ast.Match, marks: Marks) -> None:
     chain = []
     for case in node.cases:
-        end = max(case.pattern.end_lineno or case.pattern.lineno, case.guard.end_lineno if case.guard else 0)
+        end = max(case.pattern.end_lineno or case.pattern.lineno, (case.guard.end_lineno or case.guard.lineno) if case.guard else 0)
         marker = marks.add(case.pattern.lineno)
         case.body.insert(0, marker)
         chain.append(Case(case.pattern.lineno, range(case.pattern.lineno, end + 1), marker.lineno))
@@ -175,7 +175,7 @@ class Bytecode:
         self.instructions = {ins.offset: ins for ins in listing}
         offsets = sorted(self.instructions)
         self.following = dict(zip(offsets, offsets[1:]))
-        self.handlers = listing.exception_entries
+        self.handlers = listing.exception_entries  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
         self.line_of: dict[int, int | None] = {}
         for start, end, line in code.co_lines():
             for offset in range(start, end, 2):
@@ -238,7 +238,7 @@ _active: MarkersCore | None = None
 _source_get_code = importlib.machinery.SourceFileLoader.get_code
 
 
-def _marking_get_code(loader: Any, fullname: str) -> types.CodeType:
+def _marking_get_code(loader: Any, fullname: str) -> types.CodeType | None:
     """SourceFileLoader.get_code while the markers core measures: measured modules run marked.
 
     Installed on the class, so modules loaded by path (`spec_from_file_location`), reloaded, or found by
@@ -334,7 +334,7 @@ class MarkersCore:
                 # keeps an instrumentation point that never fires, so it never gets its DISABLE;
                 # switching the code's events off removes it (and the cost of calling through it).
                 del self._pending[(code.co_filename, code)]
-                sys.monitoring.set_local_events(self._tool, code, 0)  # type: ignore[arg-type]
+                sys.monitoring.set_local_events(self._tool, code, 0)  # type: ignore[arg-type]  # _tool is set once started
                 self._quiet.append(code)
         return sys.monitoring.DISABLE
 
@@ -372,7 +372,7 @@ class MarkersCore:
         for nested in code_objects(code):
             if marked:
                 self._pending[(filename, nested)] = events_to_wait_for(nested)
-            sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]
+            sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]  # _tool is set once started
 
     def measure_running(self, code: types.CodeType) -> None:
         """A frame already running unmarked code: a `with CoverageContext()` block's own lines and branches."""
@@ -415,7 +415,7 @@ class MarkersCore:
             monitoring.register_callback(tool, monitoring.events.PY_RESUME, self._on_resume)
             self._tool = tool
             _active = self
-            importlib.machinery.SourceFileLoader.get_code = _marking_get_code  # type: ignore[method-assign]
+            importlib.machinery.SourceFileLoader.get_code = _marking_get_code  # type: ignore[method-assign, assignment]  # patched on the class on purpose
             sys.meta_path.insert(0, self._finder)
             self.measuring_imports = True
             self._adopt_imported_modules()

@@ -55,9 +55,9 @@ class Measurements:
                     into.setdefault(name, set()).update(pairs)
         else:
             self.line_files.update(contents.paths)
-            for label, by_path in contents.context_line_bits.items():
+            for label, bits_by_path in contents.context_line_bits.items():
                 into_bits = self.context_lines.setdefault(label, {})
-                for name, bits in by_path.items():
+                for name, bits in bits_by_path.items():
                     into_bits[name] = into_bits.get(name, 0) | bits
         if contents.meta.get(LINES_WITHOUT_BRANCHES) == "1":
             self.lines_without_branches = True
@@ -128,8 +128,8 @@ class Measurements:
         if not self.branch:
             by_context = self._bounded(self.context_lines, lambda a, b: a | b)
             lines = {label: {name: datafile.nums_of(bits) for name, bits in by_path.items()} for label, by_path in by_context.items()}
-            empty = lines.pop("", {})
-            datafile.write_data_file(output_path, lines=empty, contexts=lines, touched=self.line_files)
+            unlabeled = lines.pop("", {})
+            datafile.write_data_file(output_path, lines=unlabeled, contexts=lines, touched=self.line_files)
             return
         arcs: dict[str, dict[str, set[tuple[int, int]]]] = {label: dict(by_path) for label, by_path in self.context_arcs.items()}
         for label, by_path in self.context_lines.items():

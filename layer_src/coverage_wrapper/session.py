@@ -237,7 +237,7 @@ class CoverageSession:
             tracer.sysmon_py_start(frame.f_code, 0)
             return
         stack = []
-        current = sys._getframe(0)
+        current: FrameType | None = sys._getframe(0)
         while current is not None and current is not frame:
             stack.append(current)
             current = current.f_back
@@ -461,7 +461,11 @@ class CoverageSession:
                 if self._is_busy():
                     # The main thread was interrupted inside its own flush or shutdown: re-entering would
                     # corrupt it, waiting would deadlock. It finishes, then shuts down and passes the signal on.
-                    self._deferred_sigterm = lambda: (self.shutdown("sigterm"), pass_on(signum, None))
+                    def shut_down_then_pass_on() -> None:
+                        self.shutdown("sigterm")
+                        pass_on(signum, None)
+
+                    self._deferred_sigterm = shut_down_then_pass_on
                     return
                 self.shutdown("sigterm")
                 pass_on(signum, frame)

@@ -63,8 +63,8 @@ def intake_object(s3: Any, settings: PipelineSettings, bucket: str, key: str, no
         return IntakeResult("missing", key, detail="the object is gone (already quarantined or deleted)")
     metadata = head.get("Metadata", {})
     if head["ContentLength"] > settings.max_file_bytes:
-        rejection = Rejection("oversize", f"{head['ContentLength']} bytes is over the {settings.max_file_bytes}-byte limit")
-        return _quarantine(s3, settings, key, rejection, metadata)
+        oversize = Rejection("oversize", f"{head['ContentLength']} bytes is over the {settings.max_file_bytes}-byte limit")
+        return _quarantine(s3, settings, key, oversize, metadata)
     with tempfile.TemporaryDirectory(prefix="intake-") as scratch:
         local = os.path.join(scratch, "upload.coverage")
         if storage.download(s3, settings.bucket, key, local) is None:

@@ -36,5 +36,5 @@ for source, target, display, strip_docstrings in jobs:
     code = compile(tree, display, "exec", dont_inherit=True)
     header = importlib.util.MAGIC_NUMBER + (1).to_bytes(4, "little") + importlib.util.source_hash(data)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "wb") as handle:
-        handle.write(header + marshal.dumps(code))
+    with open(target, "wb") as out:
+        out.write(header + marshal.dumps(code))
