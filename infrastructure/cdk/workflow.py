@@ -6,8 +6,8 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable
 
 from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -90,7 +90,7 @@ def stage_services() -> Path:
     return staged
 
 
-def grant_prefixes(role: iam.IRole, bucket: s3.IBucket, prefix: str, scope: dict[str, Iterable[str]]) -> None:
+def grant_prefixes(role: iam.IRole, bucket: s3.IBucket, prefix: str, scope: Mapping[str, Iterable[str]]) -> None:
     """Object access under `{prefix}{area}` for each listed area; nothing bucket-wide."""
     prefix = normalize_prefix(prefix)
     actions = {"read": ["s3:GetObject"], "write": ["s3:PutObject"], "delete": ["s3:DeleteObject"]}
@@ -163,6 +163,7 @@ class PipelineFunctions(Construct):
                 log_group=log_group,
                 logging_format=lambda_.LoggingFormat.JSON,
             )
+            assert function.role is not None  # a Function given no role makes its own
             grant_prefixes(function.role, bucket, prefix, SERVICE_SCOPES[service])
             self.functions[entry.logical_name] = function
         acknowledge(

@@ -62,7 +62,9 @@ def _docstring_cuts(tree: ast.Module, lines: list[str]) -> list[_Cut]:
 
     cuts = []
     for node in ast.walk(tree):
-        docstring = _docstring(node) if isinstance(node, _OWNER_TYPES) else None
+        if not isinstance(node, _OWNER_TYPES):
+            continue
+        docstring = _docstring(node)
         if docstring is None or docstring.end_lineno is None or docstring.end_col_offset is None:
             continue
         # an empty body is a syntax error everywhere but in a module

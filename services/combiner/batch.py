@@ -54,7 +54,7 @@ def merge_batch(s3: Any, settings: PipelineSettings, group: Group, token: str, i
         already = manifest_raw_keys(s3, settings, group)
         listed = {key: etag for key, etag in listed.items() if not is_merged(key, etag, already)}
     wanted = list(listed)
-    outcome = {"partial_key": None, "merged": 0, "quarantined": 0, "missing": 0}
+    outcome: dict[str, Any] = {"partial_key": None, "merged": 0, "quarantined": 0, "missing": 0}
     with tempfile.TemporaryDirectory(prefix="merge-") as scratch:
         local_to_key: dict[str, str] = {}
         metadata_of: dict[str, dict[str, str]] = {}

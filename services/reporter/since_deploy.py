@@ -69,17 +69,20 @@ def render_version(client: Any, bucket: str, prefix: str, function: str, version
     base = keys.versions_prefix(prefix, function, version)
     stored = storage.read_object(client, bucket, base + MANIFEST)
     try:
-        manifest = json.loads(stored.body) if stored else {}
+        manifest: dict[str, Any] = json.loads(stored.body) if stored else {}
     except ValueError:
         manifest = {}
     evidence = {name: manifest.get(name) for name in EVIDENCE}
-    last_seen = manifest.get("last_seen") if keys.is_date(str(manifest.get("last_seen"))) else utc_now()[:10]
+    last_seen = manifest["last_seen"] if keys.is_date(str(manifest.get("last_seen"))) else utc_now()[:10]
     title = f"Coverage of {function} {version} since {evidence['first_seen'] or 'deploy'}"
     data = storage.head_object(client, bucket, base + DATA)  # a change after this is rendered again next time
     extra = {"since_deploy": True, "data_etag": data["ETag"] if data else None, **evidence}
     summary, _ = render_data(client, bucket, prefix, base + DATA, base, Group(function, last_seen, version), path_prefix,
                              evidence["raw_files"], title, extra)
-    report = json.loads(storage.read_object(client, bucket, base + JSON_REPORT).body)
+    stored_report = storage.read_object(client, bucket, base + JSON_REPORT)
+    if stored_report is None:  # render_data wrote it just above
+        raise RuntimeError(f"{base + JSON_REPORT} disappeared while its since-deploy reports were written")
+    report = json.loads(stored_report.body)
     never = {"function": function, "version": version, "generated_at": summary["generated_at"], **never_executed(report, evidence)}
     for name, body, content_type in (
         (NEVER_EXECUTED_JSON, json.dumps(never, indent=1), "application/json"),
