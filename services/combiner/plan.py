@@ -51,7 +51,7 @@ class Group:
         return keys.combined_prefix(prefix, self.function, self.date, self.version) + f"partials/{token}.batches.json"
 
     @classmethod
-    def from_dict(cls, payload: Any) -> "Group":
+    def from_dict(cls, payload: Any) -> Group:
         return cls(payload["function"], payload["date"], payload["version"])
 
     def as_dict(self) -> dict[str, str]:

@@ -9,7 +9,8 @@ and merged once.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from coverage_wrapper import datafile, keys
 
@@ -59,7 +60,7 @@ def etags_by_key(raw_objects: Iterable[RawObject]) -> dict[str, list[str]]:
 
 def merged_objects(manifest: Mapping[str, Any]) -> dict[str, set[str]]:
     """What a group's manifest.json says is merged: raw key → ETags (empty when the manifest predates ETags)."""
-    etags = manifest.get("raw_etags") if isinstance(manifest.get("raw_etags"), dict) else {}
+    etags = manifest["raw_etags"] if isinstance(manifest.get("raw_etags"), dict) else {}
     return {str(key): set(etags.get(key) or ()) for key in manifest.get("raw_keys", [])}
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from coverage_wrapper import keys
 
@@ -112,7 +113,7 @@ class CombineRequest:
         return max(0, math.ceil(end + SETTLE_SECONDS - now))
 
     @classmethod
-    def parse(cls, payload: Any, today: datetime | None = None) -> "CombineRequest":
+    def parse(cls, payload: Any, today: datetime | None = None) -> CombineRequest:
         if not isinstance(payload, Mapping):
             raise InvalidCombineInput(f"the input must be a JSON object like {{\"mode\": \"rebuild\", ...}}, not {_kind(payload)}")
         mode = payload.get("mode", "window" if "version" in payload else None)

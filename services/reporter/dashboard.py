@@ -10,9 +10,10 @@ dashboard: its cost does not grow with the days or groups behind it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from coverage_wrapper import keys
 

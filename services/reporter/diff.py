@@ -13,9 +13,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from coverage_wrapper import datafile, keys
 from coverage_wrapper.validation import check_path, validate_data_file
@@ -210,7 +211,7 @@ def _texts(lines: list[str], numbers: Iterable[int]) -> dict[int, str]:
 def _one_way(ran_before: Mapping[str, list[int]], ran_now: Mapping[str, list[int]], before: VersionSource,
              now: VersionSource, versions: tuple[str, str], without_source: dict[tuple[str, str], str]) -> dict:
     """Lines `ran_now` holds whose text no line of the same file in `ran_before` had."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for path in sorted(ran_now):
         numbers = ran_now[path]
         if not numbers:

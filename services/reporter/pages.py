@@ -6,8 +6,9 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Iterable
 from datetime import date as calendar_date
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote
 
 _STYLE = """
@@ -101,7 +102,7 @@ def line_ranges(lines: Iterable[Any]) -> str:
     spans: list[str] = []
     start = previous = None
     for number in numbers + [None]:
-        if start is not None and (number is None or number != previous + 1):
+        if start is not None and (number is None or previous is None or number != previous + 1):
             spans.append(str(start) if start == previous else f"{start}-{previous}")
             start = None
         if number is not None and start is None:
@@ -299,7 +300,8 @@ def dashboard_page(history: dict, quarantine: dict, generated_at: str) -> str:
     by_function: dict[str, list[dict]] = {}
     for point in history.get("points", []):
         by_function.setdefault(str(point.get("function")), []).append(point)
-    rows, latest_groups = [], []
+    rows: list[str] = []
+    latest_groups: list[dict] = []
     for function in sorted(functions):
         entry = functions[function]
         newest = entry.get("latest") or {}
@@ -356,7 +358,7 @@ def function_page(index: dict, generated_at: str) -> str:
         latest = entry.get("latest") or {}
         older = ordered[len(ordered) - position - 2] if position < len(ordered) - 1 else None
         diff = diffs.get((older, version))
-        if diff:
+        if diff and older is not None:
             diff_cell = (
                 f'<a class="diff" href="{href(*up, "diff", function, older, version + ".html")}">vs {esc(older)}</a> '
                 f'<span class="meta">+{esc(diff.get("started_lines"))} / −{esc(diff.get("stopped_lines"))} lines</span>'

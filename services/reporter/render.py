@@ -9,11 +9,12 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any
 
 from coverage_wrapper import datafile, keys
 from coverage_wrapper.merge import LINES_WITHOUT_BRANCHES
@@ -83,7 +84,7 @@ class Group:
         return (self.function, self.date, self.version)
 
     @classmethod
-    def from_event(cls, event: Any) -> "Group":
+    def from_event(cls, event: Any) -> Group:
         if not isinstance(event, dict):
             raise ValueError("the event must be an object with function, date and version")
         missing = [name for name in ("function", "date", "version") if not event.get(name)]
@@ -140,7 +141,7 @@ def _map_to_sources(data_path: str, snapshot: SourceSnapshot, mapped_path: str) 
     """
     combined = datafile.read_contents(data_path)
     executed_without_source = {path: combined.lines(path) for path in combined.paths if path not in snapshot.available}
-    by_context = combined.context_arcs if combined.has_arcs else combined.context_line_bits
+    by_context: Mapping[str, Mapping[str, Any]] = combined.context_arcs if combined.has_arcs else combined.context_line_bits
     measured: dict[str, dict[str, Any]] = {}
     for label, by_path in by_context.items():
         into = measured.setdefault(label, {})
@@ -396,7 +397,7 @@ def _upload_tree(client: Any, bucket: str, key_prefix: str, out_dir: str) -> lis
 
 
 def _remove_stale_html(client: Any, bucket: str, html_prefix: str, keep: set[str]) -> None:
-    stale = []
+    stale: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=html_prefix):
         stale.extend(item["Key"] for item in page.get("Contents", []) if item["Key"] not in keep)
     for start in range(0, len(stale), 1000):

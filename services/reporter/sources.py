@@ -6,9 +6,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from coverage_wrapper import keys
 from coverage_wrapper.sources import CONFIG_FILES, MAX_CONFIG_BYTES
