@@ -69,7 +69,8 @@ def _fail_distributed_maps_over_their_tolerance() -> None:
                     env=env,
                     error_name=StatesErrorName(typ=error),
                     event_type=HistoryEventType.ExecutionFailed,
-                    event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=error.to_name(), cause=cause)),
+                    # moto types every event detail as required; an event carries one, as on AWS
+                    event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=error.to_name(), cause=cause)),  # type: ignore[typeddict-item]
                 )
             )
 
