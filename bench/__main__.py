@@ -88,9 +88,10 @@ def warm_section(runs: list[dict], goals: list[tuple]) -> str:
 
 IN_PROCESS_TEXT = """**In one process.** The same processes then serve alternating blocks of 50 invocations: the
 measured handler, then an unmeasured copy of its module loaded from outside the source root, a few
-ms apart, so a burst of load from other work hits both alike. A process's figure is the median of
-its block ratios (a block that flushed by policy is one in ten, so the median leaves it out, like
-the median invocation above); the table gives the median over rounds with its min–max. Only for
+ms apart, so a burst of load from other work hits both alike. A block's ratio is its median
+invocation against the copy's (so an invocation that flushed by policy or was paused by the machine
+is left out, as above); a process's figure is the median of its block ratios, and the table gives
+the median over rounds with its min–max. Only for
 cores that leave unmeasured code alone (`markers` and `sysmon` put `sys.monitoring` events on the
 measured code objects); with a tracer (`ctrace`) the copy's frames would be traced too. The goals
 are judged on this figure where it exists."""
