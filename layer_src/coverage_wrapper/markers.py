@@ -300,6 +300,7 @@ class MarkersCore:
         # Marked code objects whose lines have not all run yet; those that ran them all have their events off.
         self._pending: dict[tuple[str, types.CodeType], set[int]] = {}
         self._quiet: list[types.CodeType] = []
+        self._watched: dict[tuple[str, types.CodeType], bool] = {}  # what watch() was given: whether it is marked
         self._by_context: dict[str, tuple[dict[str, set[int]], set, set]] = {
             "": (self._executed, self._sites, self._branch_sites)
         }
@@ -367,6 +368,7 @@ class MarkersCore:
         """Turn on the events of a module's code objects: LINE for marked code; for code that runs unmarked
         (compiled before measuring began), BRANCH and PY_RESUME too."""
         self._files.add(filename)
+        self._watched[(filename, code)] = marked
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
         for nested in code_objects(code):
@@ -426,9 +428,10 @@ class MarkersCore:
     def switch_context(self, context: str) -> None:
         """Record lines under another dynamic context from now on.
 
-        Lines already recorded have their events off: a named context turns every event back on
-        (`restart_events`), so its lines are recorded even when they ran before; the empty context
-        (invocations not sampled for contexts) only takes what runs for the first time.
+        Lines already recorded have their events off: a named context turns the measured code's events
+        back on (off, then on again: `restart_events` would re-instrument every code object of the
+        process), so its lines are recorded even when they ran before; the empty context (invocations
+        not sampled for contexts) only takes what runs for the first time.
         """
         if context == self._context:
             return
@@ -436,10 +439,12 @@ class MarkersCore:
         self._executed, self._sites, self._branch_sites = self._by_context.setdefault(context, ({}, set(), set()))
         if context:
             self._ways = {}
-            for code in self._quiet:
-                self.watch(code, code.co_filename)
             self._quiet = []
-            sys.monitoring.restart_events()
+            watched, self._watched = self._watched, {}
+            for (filename, code), marked in watched.items():
+                for nested in code_objects(code):
+                    sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
+                self.watch(code, filename, marked)
 
     def after_fork_in_child(self, data_file: str) -> None:
         """A forked child keeps measuring, into its own data file: what the parent recorded so far comes
