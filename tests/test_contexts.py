@@ -155,3 +155,22 @@ def test_contexts_settings_are_parsed_and_bad_values_fall_back_to_off():
     assert (config.contexts, config.contexts_sample_rate, config.problems) == ("event-source", 0.05, ())
     bad = parse_config({"COVERAGE_CONTEXTS": "per-user", "COVERAGE_CONTEXTS_SAMPLE_RATE": "2"})
     assert (bad.contexts, bad.contexts_sample_rate) == ("off", 1.0) and len(bad.problems) == 2
+
+
+def test_an_environment_records_at_most_max_labels_the_rest_as_other(tmp_path):
+    """ALB paths carry ids: a long-lived environment must never reach the pipeline's bound on labels."""
+    from coverage_wrapper.contexts import MAX_LABELS
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "tasks.py").write_text(APP)
+    events = [{"httpMethod": "GET", "path": f"/tasks/{n}", "requestContext": {"elb": {}}} for n in range(MAX_LABELS + 50)]
+    env = layer_env(app, tmp_path, COVERAGE_CONTEXTS="route")
+    done = subprocess.run([sys.executable, str(FIXTURES / "run_function.py"), "tasks.lambda_handler", json.dumps(events)],
+                          env=env, cwd=app, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data_file = sorted((tmp_path / "outbox" / "pending").glob("*.coverage"))[-1]
+    read = subprocess.run([sys.executable, "-c", READ, str(data_file)], capture_output=True, text=True, check=True)
+    contexts = json.loads(read.stdout)["contexts"]
+    assert len(contexts) == MAX_LABELS + 1 and "other" in contexts, "the empty context, 499 routes, then other"
+    assert "GET /tasks/0" in contexts and f"GET /tasks/{MAX_LABELS + 10}" not in contexts

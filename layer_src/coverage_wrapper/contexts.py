@@ -7,6 +7,8 @@ from typing import Any
 MODES = ("off", "route", "event-source")
 _MAX_LABEL = 200
 OTHER = "other"
+# Distinct labels one execution environment records; intake refuses a raw file with more than 1,000.
+MAX_LABELS = 500
 
 
 _ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 /{}_:.$+-*~@,;=")

@@ -61,6 +61,7 @@ class CoverageSession:
         self._coverage: Any = None
         self._ran_before: dict[str, set[int]] = {}
         self._context = ""
+        self._contexts_seen: set[str] = {""}
         self._measuring = False
         self._continuous = False
         self._depth = 0
@@ -183,10 +184,16 @@ class CoverageSession:
 
         Invocations left out by COVERAGE_CONTEXTS_SAMPLE_RATE are measured under the empty context.
         """
-        from .contexts import label
+        from .contexts import MAX_LABELS, OTHER, label
 
         rate = self.config.contexts_sample_rate
         context = label(self.config.contexts, event) if rate >= 1.0 or random.random() < rate else ""
+        if context not in self._contexts_seen:
+            # The data file is cumulative per execution environment: past a bound the pipeline would refuse
+            # it whole, so further labels (ids in ALB paths, say) are recorded as `other`.
+            if len(self._contexts_seen) >= MAX_LABELS:
+                context = OTHER
+            self._contexts_seen.add(context)
         if context != self._context:
             self._coverage.switch_context(context)
             self._context = context
