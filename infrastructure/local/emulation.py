@@ -223,15 +223,21 @@ class LocalAws:
         return self.start_combine({**pipeline.DAILY_SCHEDULE_INPUT, **({"date": date} if date else {})})
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
-        """The finished execution's description (status, output or error and cause)."""
+        """The finished execution's description (status, output or error and cause).
+
+        `timeout` bounds the time without a new event in the execution's history, not its duration.
+        """
         sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + timeout
+        last_progress, seen = time.monotonic(), -1
         while True:
             description = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] in _FINISHED:
                 return description
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still {description['status']} after {timeout} s")
+            events = len(sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"])
+            if events != seen:
+                last_progress, seen = time.monotonic(), events
+            elif time.monotonic() - last_progress > timeout:
+                raise TimeoutError(f"{execution_arn} still {description['status']}, no new event for {timeout} s")
             time.sleep(0.1)
 
     def executions(self, state_machine_arn: str | None = None) -> list[dict[str, Any]]:
@@ -270,12 +276,15 @@ class LocalAws:
     def wait_until_idle(self, timeout: float = 120) -> None:
         """Block until no event is queued, no execution runs, and every raw file is in a combined manifest.
 
-        On timeout the error names each stuck group, its files outside the manifest, and the last combine
-        execution that covered the group with its status and cause.
+        `timeout` bounds how long the pipeline may go without progress (an execution finishing, an event
+        delivered, a raw file merged), not how long it may take: on a machine shared with other work the
+        pipeline is slower, not stuck. When it is stuck, the error names each stuck group, its files
+        outside the manifest, and the last combine execution that covered the group with its status and cause.
         """
-        deadline = time.monotonic() + timeout
+        last_progress, marker = time.monotonic(), None
         while True:
-            running = [e["executionArn"] for e in self.executions() if e["status"] == "RUNNING"]
+            executions = self.executions()
+            running = [e["executionArn"] for e in executions if e["status"] == "RUNNING"]
             bridge_busy = self._bridge is not None and self._bridge.busy
             pending = [] if running or bridge_busy else self.unmerged_raw_keys()
             if not (running or bridge_busy or pending):
@@ -286,10 +295,13 @@ class LocalAws:
                 ):
                     return
                 continue
-            if time.monotonic() > deadline:
+            progress = (len(executions) - len(running), self._bridge.delivered if self._bridge else 0, len(pending))
+            if progress != marker:
+                last_progress, marker = time.monotonic(), progress
+            elif time.monotonic() - last_progress > timeout:
                 pending = pending or self.unmerged_raw_keys()
                 raise TimeoutError(
-                    f"pipeline not idle after {timeout} s: {len(running)} running executions, bridge busy={bridge_busy}, "
+                    f"pipeline made no progress for {timeout} s: {len(running)} running executions, bridge busy={bridge_busy}, "
                     f"{len(pending)} raw files outside a manifest" + "".join(f"\n  {line}" for line in self.stuck_groups(pending))
                 )
             time.sleep(0.2)
