@@ -12,7 +12,7 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' $(VERSION_FILE))
 .PHONY: help install-deps dev-setup build validate deploy cdk-synth cdk-deploy cdk-destroy \
 	test lint dev-test load-test load-test-quick load-test-full test-status test-deploy test-all \
 	test-destroy clean dev-build version bump-patch bump-minor bump-major release-patch demo bench \
-	bench-quick
+	bench-quick soak
 
 help: ## Show all available commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ load-test-quick: install-deps ## Quick load test (1 iteration, 2 workers)
 load-test-full: install-deps ## Comprehensive load test (5 iterations, 5 workers)
 	$(VENV)/bin/lambda-coverage load-test --tier full
 
+soak: install-deps ## Demos and a load test, 3 rounds, under CPU hogs; every failure reported (SOAK_ROUNDS, SOAK_DEMOS, SOAK_HOGS)
+	$(PY) -m lambda_coverage.soak --out soak-results
+
 test-status: install-deps ## Show what is running locally or deployed
 	@$(VENV)/bin/lambda-coverage status
 
@@ -105,7 +108,7 @@ bench-quick: install-deps ## Quick benchmarks: fewer rounds, invocations and fil
 	$(PY) -m bench --quick
 
 clean: ## Remove build artifacts and caches
-	rm -rf dist build cdk.out coverage-reports .pytest_cache
+	rm -rf dist build cdk.out coverage-reports soak-results .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 dev-build: ## Clean, build and validate
