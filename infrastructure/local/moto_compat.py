@@ -74,7 +74,8 @@ def _reuse_task_clients() -> None:
                 )
         return client
 
-    for module in (boto_client, lambda_eval_utils, state_task_service_sfn):
+    modules: tuple[Any, ...] = (boto_client, lambda_eval_utils, state_task_service_sfn)
+    for module in modules:
         module.boto_client_for = boto_client_for
 
 
