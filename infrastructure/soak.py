@@ -52,7 +52,9 @@ def _run(kind: str, number: int, round_number: int, out: Path) -> SoakRun:
                               timeout=RUN_TIMEOUT_SECONDS)
         ok, output = done.returncode == 0, done.stdout + done.stderr
     except subprocess.TimeoutExpired as expired:
-        ok, output = False, f"no answer after {RUN_TIMEOUT_SECONDS} s\n{expired.stdout or ''}{expired.stderr or ''}"
+        # TimeoutExpired keeps what was read as bytes, even with text=True
+        partial = b"".join(part if isinstance(part, bytes) else (part or "").encode() for part in (expired.stdout, expired.stderr))
+        ok, output = False, f"no answer after {RUN_TIMEOUT_SECONDS} s\n{partial.decode(errors='replace')}"
     (folder / "output.txt").write_text(output)
     detail = "" if ok else "\n".join(output.strip().splitlines()[-12:])
     return SoakRun(kind, round_number, round(time.monotonic() - began, 1), ok, detail, str(folder))
