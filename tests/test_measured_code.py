@@ -185,3 +185,16 @@ def test_a_forked_child_keeps_measuring_with_the_markers_core_into_its_own_file(
     assert 16 in parent and 13 not in parent
     arcs = [recorded(f, app, tmp_path).arcs["handler.py"] for f in files]
     assert any((5, 6) in a for a in arcs), "the child's branch, from the markers"
+
+
+def test_a_markers_flush_with_nothing_measured_yet_writes_an_empty_data_file(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "handler.py").write_text("from coverage_wrapper import coverage_handler\n\n@coverage_handler\n"
+                                    "def lambda_handler(event, context):\n    return 1\n")
+    env = layer_env(app, tmp_path, COVERAGE_CORE="markers", COVERAGE_INCLUDE_PATTERNS="nothing.py")
+    done = subprocess.run([str(venv_python("3.12")), str(FIXTURES / "run_function.py"), "handler.lambda_handler", "[{}]"],
+                          env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"level": "ERROR"' not in done.stdout + done.stderr
+    assert sorted((tmp_path / "outbox" / "pending").glob("*.coverage")), "the final flush wrote its (empty) file"

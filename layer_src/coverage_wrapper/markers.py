@@ -560,6 +560,8 @@ class MarkersCore:
         with self._lock:
             if self._data is None:
                 self._data = CoverageData(basename=self.data_file)
+                self._data.set_context(None)
+                self._data.add_arcs({})  # the file exists, in arc mode, even before any measured code ran
             for context, arcs in self.arcs().items():
                 saved = self._saved.setdefault(context, {})
                 new = {path: found - saved.get(path, set()) for path, found in arcs.items()}
