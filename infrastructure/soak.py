@@ -60,6 +60,10 @@ def _run(kind: str, number: int, round_number: int, out: Path) -> SoakRun:
     return SoakRun(kind, round_number, round(time.monotonic() - began, 1), ok, detail, str(folder))
 
 
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def soak(rounds: int, demos: int, hogs: int, out: Path, progress: Callable[[str], None] = print) -> list[SoakRun]:
     """Run the rounds with `hogs` busy processes beside them; every run's outcome."""
     stop = multiprocessing.Event()
@@ -70,9 +74,9 @@ def soak(rounds: int, demos: int, hogs: int, out: Path, progress: Callable[[str]
     try:
         for round_number in range(1, rounds + 1):
             progress(f"round {round_number}/{rounds}: {demos} demos and a load test at once, {hogs} CPU hogs, load average {os.getloadavg()[0]:.1f}")
-            jobs = [("demo", n) for n in range(1, demos + 1)] + [("load-test", 1)]
+            jobs = [("demo", n, round_number) for n in range(1, demos + 1)] + [("load-test", 1, round_number)]
             with ThreadPoolExecutor(len(jobs)) as pool:
-                finished = list(pool.map(lambda job: _run(job[0], job[1], round_number, out), jobs))
+                finished = list(pool.map(lambda job: _run(job[0], job[1], job[2], out), jobs))
             for run in finished:
                 progress(f"  {run.kind} {'passed' if run.ok else 'FAILED'} in {run.seconds:.0f} s ({run.folder})")
                 if not run.ok:
