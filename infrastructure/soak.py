@@ -60,10 +60,6 @@ def _run(kind: str, number: int, round_number: int, out: Path) -> SoakRun:
     return SoakRun(kind, round_number, round(time.monotonic() - began, 1), ok, detail, str(folder))
 
 
-def _text(output: str | bytes | None) -> str:
-    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
-
-
 def soak(rounds: int, demos: int, hogs: int, out: Path, progress: Callable[[str], None] = print) -> list[SoakRun]:
     """Run the rounds with `hogs` busy processes beside them; every run's outcome."""
     stop = multiprocessing.Event()
