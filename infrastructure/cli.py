@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
@@ -156,13 +155,17 @@ def _check_port_free(port: int) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """One JSON line on stdout once ready; everything else (the pipeline's logs) to stderr or --log-file."""
     import contextlib
+    import time
 
     from .demo import pipeline_logs
     from .local.emulation import LocalAws
 
-    stop = threading.Event()
+    # A plain flag, polled: the kernel may hand SIGTERM to any of the emulation's threads, which does not wake a
+    # main thread blocked on a lock (an untimed Event.wait slept through it), and a handler taking a lock could
+    # deadlock the main thread that holds it.
+    stopping: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda received, _frame: stopping.append(received))
     with contextlib.ExitStack() as stack:
         try:
             log = stack.enter_context(open(args.log_file, "a", buffering=1)) if args.log_file else sys.stderr
@@ -181,7 +184,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stack.callback(aws.stop)
         ready_line.write(json.dumps(aws.endpoints.as_dict()) + "\n")
         ready_line.close()
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
     return 0
 
 

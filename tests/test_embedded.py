@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,17 @@ def _aws(endpoint: str, *args: str) -> dict | str:
         return json.loads(done.stdout)
     except ValueError:
         return done.stdout
+
+
+def _stop(server: subprocess.Popen) -> int:
+    """SIGTERM, as a user's Ctrl-C or a service manager; killed if it does not stop, so no test leaves it running."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        return server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        raise
 
 
 def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_rebuild(tmp_path):
@@ -62,11 +74,31 @@ def test_serve_prints_its_endpoints_and_the_aws_cli_lists_the_bucket_and_runs_a_
         assert len(summaries) == 1 and json.loads(summaries[0].read_text())["percent"] > 0
         assert "orders-fn" in (tmp_path / "reports" / "reports" / "index.html").read_text()
     finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+        assert _stop(server) == 0
     assert server.stdout.read() == "", "stdout holds the one JSON line only"
     written = logs.read_text()
     assert "intake started for coverage/raw/orders-fn/" in written and '"message":"intake decision"' in written, "logs on stderr"
+
+
+def test_serve_stops_on_sigterm_whichever_thread_the_kernel_hands_it_to():
+    """A process-directed signal goes to any thread that does not block it: sent to one of the emulation's threads,
+    SIGTERM must still stop `serve` (its main thread slept through it when it waited on an untimed lock)."""
+    import ctypes
+    import platform
+
+    server = subprocess.Popen([sys.executable, "-m", "lambda_coverage.cli", "serve"], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        json.loads(server.stdout.readline())
+        threads = [int(tid) for tid in os.listdir(f"/proc/{server.pid}/task") if int(tid) != server.pid]
+        assert threads, "the emulation runs threads beside the main one"
+        tgkill = {"x86_64": 234, "aarch64": 131}[platform.machine()]
+        assert ctypes.CDLL(None, use_errno=True).syscall(tgkill, server.pid, threads[0], signal.SIGTERM) == 0
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def test_serve_sends_its_logs_to_the_log_file(tmp_path):
@@ -84,8 +116,7 @@ def test_serve_sends_its_logs_to_the_log_file(tmp_path):
             assert time.monotonic() < deadline, "intake never logged"
             time.sleep(0.2)
     finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+        assert _stop(server) == 0
     assert server.stdout.read() == "" and "intake" not in server.stderr.read()
     assert "intake started for coverage/raw/orders-fn/" in log_file.read_text()
 
