@@ -75,6 +75,8 @@ class FleetResult:
     invoke_seconds: float = 0.0
     cold_starts_ms: list[float] = field(default_factory=list)
     shutdown_finished_at: float = 0.0
+    # (function name, environment index, its environment variables): where each one's outbox was, and more.
+    settings: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
 
     @property
     def invocations(self) -> int:
@@ -166,7 +168,7 @@ def run_functions(
                 function.function_name, function.handler, code, opt, env=env,
                 exec_wrapper=function.zero_code, log_dir=log_root / f"{function.function_name}-{index}",
             )))
-    result = FleetResult(environments=len(fleet))
+    result = FleetResult(environments=len(fleet), settings=[(f.function_name, i, e.extra_env) for f, i, e in fleet])
     workers = max(1, len(fleet))
     per_function = "" if len(functions) == 1 else f", {environments} per function"
     progress(f"starting {len(fleet)} execution environments{per_function} (cold starts)")

@@ -17,6 +17,7 @@ from coverage_wrapper import keys
 from .demo import (
     PIPELINE_TIMEOUT_S,
     FleetFunction,
+    FleetResult,
     FunctionInitError,
     Invocation,
     download_reports,
@@ -146,14 +147,43 @@ def invoke(request: InvokeRequest, progress: Progress) -> InvokeResult:
             progress(f"local AWS emulation up at {aws.endpoint} (bucket {aws.bucket}); pipeline logs in {pipeline_log}")
         function = FleetFunction(request.function_name, request.handler, request.code, request.zero_code, list(request.events), request.env)
         try:
-            fleet = run_functions(aws, scratch, [function], request.environments, progress=progress, log_root=logs)
+            # Every invocation's data is flushed at once, so the extension ships it while the next one runs (as on a
+            # busy function) and shutdown has only the last flush to upload; --env COVERAGE_FLUSH_INVOCATIONS=N overrides.
+            fleet = run_functions(aws, scratch, [function], request.environments, flush_invocations=1, progress=progress, log_root=logs)
         except FunctionInitError as exc:
             raise CommandError(f"the function failed to initialize: {exc.reason} (its log: {exc.log})") from None
+        for index, count in ship_leftovers(aws, fleet, logs):
+            progress(f"warning: environment {index + 1} had not finished uploading when Lambda's 2 s shutdown budget ended; "
+                     f"{count} files shipped from its /tmp afterwards (on Lambda they would be lost)")
         progress(f"waiting for the pipeline: every raw file validated, combined and reported (function logs in {logs})")
         aws.wait_until_idle(timeout=PIPELINE_TIMEOUT_S)
         files = download_reports(aws.client("s3"), aws.bucket, aws.prefix, out)
         summaries = group_summaries(aws, request.function_name)
     return InvokeResult(out, fleet.records, summaries, files, logs)
+
+
+def ship_leftovers(aws: LocalAws, fleet: FleetResult, logs: Path) -> list[tuple[int, int]]:
+    """Ship what the environments' outboxes still hold after their shutdown, with the layer's own drain: on a loaded
+    machine an extension can run out of its SHUTDOWN budget, and the simulated /tmp outlives the environment.
+    Returns (environment index, files shipped) for each environment that had any; the drain's log goes to `logs`."""
+    from coverage_wrapper.config import parse_config
+    from coverage_wrapper.outbox import Outbox
+    from coverage_wrapper.shipper import drain
+
+    shipped = []
+    client = None
+    for function_name, index, env in fleet.settings:
+        config = parse_config(env)
+        outbox = Outbox(config.outbox_dir, config.outbox_max_files)
+        if not outbox.entries():
+            continue
+        client = client or aws.client("s3")
+        log = logs / f"{function_name}-{index}" / "shipped-after-shutdown.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as handle, contextlib.redirect_stdout(handle):  # the layer logs to stdout
+            summary = drain(outbox, config, everything=True, client=client)
+        shipped.append((index, len(summary["uploaded"])))
+    return shipped
 
 
 def describe(record: Invocation, total: int) -> str:

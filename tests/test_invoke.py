@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -119,7 +120,12 @@ def served():
         yield json.loads(server.stdout.readline())["endpoint"]
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+            raise
 
 
 def _dynamodb(endpoint: str):
@@ -246,3 +252,30 @@ def test_a_function_that_fails_to_initialize_is_one_line(tmp_path, served):
     assert "MISSING_SETTING" in error and "its log: " in error and "Traceback" not in done.stderr
     log = Path(error.rsplit("its log: ", 1)[1].rstrip(")"))
     assert "MISSING_SETTING" in log.read_text()
+
+
+def test_files_an_environment_could_not_upload_before_its_shutdown_budget_ended_are_shipped_after_it(tmp_path, served):
+    """The simulated /tmp outlives its environment: what its extension left in the outbox (a loaded machine can
+    eat Lambda's 2 s SHUTDOWN budget) is shipped with the layer's own drain, counted, and lands in the bucket."""
+    from layer_harness import EVENTS, copy_app, layer_env, outbox_files, run_function
+
+    from lambda_coverage.demo import FleetResult
+    from lambda_coverage.invoke import ship_leftovers
+    from lambda_coverage.local.served import find_served_pipeline
+
+    pipeline = find_served_pipeline(served)
+    app = copy_app(tmp_path)
+    with socket.socket() as probe:  # an endpoint nobody answers: the in-process upload fails, the entry stays
+        probe.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    env = layer_env(app, tmp_path, COVERAGE_S3_BUCKET=pipeline.bucket, AWS_ENDPOINT_URL=unreachable, AWS_LAMBDA_FUNCTION_NAME="left-fn")
+    run_function("handler.lambda_handler", EVENTS[:2], env)
+    assert len(outbox_files(tmp_path)) == 1
+
+    fleet = FleetResult(environments=1, settings=[("left-fn", 0, {k: v for k, v in env.items() if k.startswith("COVERAGE_")})])
+    assert ship_leftovers(pipeline, fleet, tmp_path / "logs") == [(0, 1)]
+
+    assert outbox_files(tmp_path) == []
+    listed = pipeline.client("s3").list_objects_v2(Bucket=pipeline.bucket, Prefix="coverage/raw/left-fn/")
+    assert listed["KeyCount"] == 1 and listed["Contents"][0]["Key"].endswith("-000001.coverage")
+    assert "Coverage file uploaded successfully" in (tmp_path / "logs" / "left-fn-0" / "shipped-after-shutdown.log").read_text()
