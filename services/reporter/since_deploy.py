@@ -65,8 +65,23 @@ def never_executed(report: dict, evidence: dict) -> dict:
 
 
 def render_version(client: Any, bucket: str, prefix: str, function: str, version: str, path_prefix: str = "") -> dict:
-    """Render a version's since-deploy reports and never-executed page; record them in the function's index."""
+    """Render a version's since-deploy reports and never-executed page; record them in the function's index.
+
+    Reports of two days of one version can run at once: a rendering whose data changed while it ran (a
+    newer day folded in) renders again, so the last summary written is never older than the data.
+    """
+    for _ in range(3):
+        before = storage.head_object(client, bucket, keys.versions_prefix(prefix, function, version) + DATA)
+        summary = _render_version(client, bucket, prefix, function, version, path_prefix)
+        after = storage.head_object(client, bucket, keys.versions_prefix(prefix, function, version) + DATA)
+        if (before or {}).get("ETag") == (after or {}).get("ETag"):
+            break
+    return summary
+
+
+def _render_version(client: Any, bucket: str, prefix: str, function: str, version: str, path_prefix: str) -> dict:
     base = keys.versions_prefix(prefix, function, version)
+    data_before = storage.head_object(client, bucket, base + DATA)  # taken before the manifest: a fold after it shows as stale
     stored = storage.read_object(client, bucket, base + MANIFEST)
     try:
         manifest: dict[str, Any] = json.loads(stored.body) if stored else {}
@@ -75,8 +90,7 @@ def render_version(client: Any, bucket: str, prefix: str, function: str, version
     evidence = {name: manifest.get(name) for name in EVIDENCE}
     last_seen = manifest["last_seen"] if keys.is_date(str(manifest.get("last_seen"))) else utc_now()[:10]
     title = f"Coverage of {function} {version} since {evidence['first_seen'] or 'deploy'}"
-    data = storage.head_object(client, bucket, base + DATA)  # a change after this is rendered again next time
-    extra = {"since_deploy": True, "data_etag": data["ETag"] if data else None, **evidence}
+    extra = {"since_deploy": True, "data_etag": data_before["ETag"] if data_before else None, **evidence}
     summary, _ = render_data(client, bucket, prefix, base + DATA, base, Group(function, last_seen, version), path_prefix,
                              evidence["raw_files"], title, extra)
     stored_report = storage.read_object(client, bucket, base + JSON_REPORT)
