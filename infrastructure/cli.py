@@ -466,6 +466,56 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+_MARK_IN_CHILD = """
+import json, sys
+from coverage_wrapper.markers import mark_tree
+if sys.version_info[:2] not in ((3, 12), (3, 13)):
+    print(json.dumps({"python": "%d.%d" % sys.version_info[:2]}))
+    raise SystemExit(0)
+split = lambda text: [p.strip() for p in text.split(",") if p.strip()]
+marked, failed = mark_tree(sys.argv[1], split(sys.argv[2]), split(sys.argv[3]))
+print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "marked": marked, "failed": failed}))
+"""
+
+
+def cmd_mark(args: argparse.Namespace) -> int:
+    """Mark the function's modules ahead of time, with the function's Python, so that cold starts skip marking."""
+    import subprocess
+
+    import coverage_wrapper
+
+    code = Path(args.code)
+    if not code.is_dir():
+        raise CommandError(f"{code}: not a folder; give the folder Lambda runs the function from (its /var/task)")
+    python = args.python or sys.executable
+    # The layer's own package, whichever Python runs it: marking needs nothing but the standard library.
+    layer_dir = str(Path(coverage_wrapper.__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env["PYTHONPATH"] = layer_dir
+    try:
+        done = subprocess.run(
+            [python, "-s", "-c", _MARK_IN_CHILD, str(code.resolve()), args.include, args.exclude],
+            env=env, capture_output=True, text=True, check=False,
+        )
+    except OSError as exc:
+        raise CommandError(f"cannot run {python}: {exc.strerror or exc}") from None
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise CommandError(f"{python} could not mark the modules: {(done.stderr.strip().splitlines() or ['no output'])[-1]}") from None
+    if "marked" not in result:
+        raise CommandError(
+            f"{python} is Python {result['python']}; the markers core runs on 3.12 and 3.13: "
+            "give --python the interpreter of the function's runtime"
+        )
+    for path, reason in sorted(result["failed"].items()):
+        print(f"not marked: {path}: {reason}", file=sys.stderr)
+    if not result["marked"]:
+        raise CommandError(f"{code}: no module to mark (no Python file the layer would measure there)")
+    print(f"Marked {len(result['marked'])} modules under {code} for Python {result['python']}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     version = f"lambda-coverage {__version__}"
     root = _Parser(prog="lambda-coverage", description=__doc__)
@@ -543,6 +593,13 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--bucket", help="coverage bucket (default: the one holding a dashboard)")
     diff.add_argument("--prefix", default="coverage/")
     diff.set_defaults(run=cmd_diff)
+
+    mark = verb("mark", "mark the function's modules for branch coverage at build time, so cold starts skip it (Python 3.12/3.13)")
+    mark.add_argument("code", help="the folder Lambda runs the function from (its /var/task), as the build leaves it")
+    mark.add_argument("--python", help="the function runtime's interpreter (default: this one)")
+    mark.add_argument("--include", default="", help="as COVERAGE_INCLUDE_PATTERNS, when the function sets it")
+    mark.add_argument("--exclude", default="", help="as COVERAGE_EXCLUDE_PATTERNS, when the function sets it")
+    mark.set_defaults(run=cmd_mark)
     return root
 
 

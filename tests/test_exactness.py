@@ -39,7 +39,7 @@ def _failure(python: str, subject: harness.Subject, title: str, problems: list[s
 def test_layer_measures_with_the_core_under_test(python: str, shared_base: Path) -> None:
     """A layer run that silently fell back to another core would make every comparison vacuous."""
     outcomes = runs(python, shared_base)
-    for kind in ("layer", "layer-flushing", "layer-after-import"):
+    for kind in ("layer", "layer-flushing", "layer-after-import", *harness.MARKED_AHEAD):
         assert outcomes[kind].get("core") == CORE, f"{kind}: measured with {outcomes[kind].get('core')}, not {CORE}\n{outcomes[kind].get('output')}"
         assert outcomes[kind].get("measuring") is True, outcomes[kind].get("output")
         assert outcomes[kind].get("session_errors") == [], outcomes[kind].get("session_errors")
@@ -48,6 +48,11 @@ def test_layer_measures_with_the_core_under_test(python: str, shared_base: Path)
     if CORE == "markers":  # an ordinary source tree is instrumented, not handed to the C tracer
         tracer = outcomes["layer"]["tracer_during_calls"]
         assert tracer == "None", f"a trace function ran after the corpus was imported: {tracer}\n{outcomes['layer']['output']}"
+        # The marked-ahead runs load what `lambda-coverage mark` built for every module, the others mark at import.
+        for kind in ("layer", "layer-after-import", *harness.MARKED_AHEAD):
+            marked = outcomes[kind]["modules_marked"]
+            ahead = kind in harness.MARKED_AHEAD
+            assert (marked["ahead"] > 0, marked["at_import"] > 0) == (ahead, not ahead), f"{kind}: {marked}"
 
 
 @pytest.mark.parametrize("python", harness.PYTHONS)
@@ -72,7 +77,7 @@ def test_layer_totals_equal_ctrace_totals(python: str, shared_base: Path) -> Non
         assert got[key] == expected, f"totals {key}: truth {expected} (imported files), {CORE} {got[key]}"
 
 
-FLUSHING = {"one-flush": "layer", "flush-per-invocation": "layer-flushing"}
+FLUSHING = {"one-flush": "layer", "flush-per-invocation": "layer-flushing", "marked-ahead": "layer-marked-ahead"}
 
 
 @pytest.mark.parametrize("subject", SUBJECTS, ids=[s.name for s in SUBJECTS])
@@ -99,15 +104,20 @@ def test_layer_reports_what_ctrace_reports(python: str, flushing: str, subject: 
     assert not differences, _failure(python, subject, "reports differ", differences)
 
 
+AFTER_IMPORT = {"marked-at-start": "layer-after-import", "marked-ahead": "layer-marked-ahead-after-import"}
+
+
 @pytest.mark.parametrize("subject", SUBJECTS, ids=[s.name for s in SUBJECTS])
+@pytest.mark.parametrize("marking", AFTER_IMPORT)
 @pytest.mark.parametrize("python", harness.PYTHONS)
 def test_layer_started_after_import_is_sound_and_exact_in_function_bodies(
-    python: str, subject: harness.Subject, shared_base: Path
+    python: str, marking: str, subject: harness.Subject, shared_base: Path
 ) -> None:
     """Measuring from after the import, as the decorator does: nothing reported that did not run, and inside
     function bodies exactly what coverage.py records when it too starts after the import."""
+    kind = AFTER_IMPORT[marking]
     outcomes = runs(python, shared_base)
-    problems = harness.run_problems(outcomes, ("truth", "truth-after-import", "layer-after-import"), subject)
+    problems = harness.run_problems(outcomes, ("truth", "truth-after-import", kind), subject)
     assert not problems, _failure(python, subject, "a run went wrong", problems)
     quoter = harness.Quoter(outcomes["root"])
     bodies = outcomes["truth"]["function_body_lines"]
@@ -117,7 +127,7 @@ def test_layer_started_after_import_is_sound_and_exact_in_function_bodies(
             staged,
             harness.file_facts(outcomes["truth"], staged),
             harness.file_facts(outcomes["truth-after-import"], staged),
-            harness.file_facts(outcomes["layer-after-import"], staged),
+            harness.file_facts(outcomes[kind], staged),
             set(bodies.get(staged, [])),
             quoter,
             CORE,

@@ -19,13 +19,21 @@ Code compiled before measuring began (decorator mode, a frame already running wh
 `CoverageContext` block starts, a generator suspended at import) runs unmarked: its lines come from
 LINE and PY_RESUME events, its branches from BRANCH events, each branch instruction silenced once it
 has gone both ways.
+
+Marking costs a parse and a compile of each measured module at import. `lambda-coverage mark` does it
+ahead, when the deployment package is built: each module's marked code goes beside its bytecode in
+`__pycache__`, checked against the source's hash and this layer's version, and loads as fast as a pyc.
 """
 
 from __future__ import annotations
 
+import _imp
 import ast
 import dis
 import importlib.machinery
+import importlib.util
+import marshal
+import os
 import sys
 import threading
 import types
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import log
+from ._version import __version__
 from .imported import measured_modules, ran_at_import
 from .sources import is_measured
 
@@ -129,10 +138,95 @@ def _mark_match(node: ast.Match, marks: Marks) -> None:
     marks.matches.append((chain, no_match))
 
 
-def compile_marked(source: bytes | str, filename: str) -> tuple[types.CodeType, Marks]:
+@dataclass(frozen=True)
+class Marked:
+    """A measured module's marked code, its markers, and the lines sure to have run once its import finished."""
+
+    code: types.CodeType
+    marks: Marks
+    ran_at_import: frozenset[int]
+
+
+def compile_marked(source: bytes | str, filename: str) -> Marked:
     tree = ast.parse(source, filename)
     marks = mark(tree)
-    return compile(tree, filename, "exec", dont_inherit=True), marks
+    # Markers go inside compound statements only, so the marked tree's top level is the source's.
+    ran = frozenset(ran_at_import(tree))
+    return Marked(compile(tree, filename, "exec", dont_inherit=True), marks, ran)
+
+
+# -- marked code built ahead of time ---------------------------------------------------------
+
+# A cache is used only by the layer version that wrote it, on the interpreter that wrote it, for the
+# source it was written from: anything else is marked at import, as without a cache.
+_CACHE_FORMAT = f"lambda-coverage markers {__version__}"
+
+
+def cache_path(source_path: str) -> str:
+    """Where a module's marked code is kept: beside its bytecode, `__pycache__/NAME.cpython-3XX.markers`."""
+    return importlib.util.cache_from_source(source_path)[: -len(".pyc")] + ".markers"
+
+
+def write_cache(source_path: str) -> str:
+    """Mark a module ahead of time; the cache file written."""
+    with open(source_path, "rb") as handle:
+        source = handle.read()
+    marked = compile_marked(source, source_path)
+    matches = tuple(
+        (tuple((c.first_line, c.lines.start, c.lines.stop, c.body_marker) for c in chain), no_match)
+        for chain, no_match in marked.marks.matches
+    )
+    payload = marshal.dumps((
+        _CACHE_FORMAT, importlib.util.MAGIC_NUMBER, importlib.util.source_hash(source),
+        marked.code, tuple(marked.marks.branch_lines), matches, tuple(sorted(marked.ran_at_import)),
+    ))
+    target = cache_path(source_path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    partial = f"{target}.{os.getpid()}.tmp"
+    with open(partial, "wb") as handle:
+        handle.write(payload)
+    os.replace(partial, target)
+    return target
+
+
+def load_cache(source: bytes, source_path: str) -> tuple[Marked | None, str]:
+    """The marked code `lambda-coverage mark` left for this source, or None and why there is none usable."""
+    try:
+        with open(cache_path(source_path), "rb") as handle:
+            payload = handle.read()
+    except (OSError, ValueError, NotImplementedError):
+        return None, ""  # never marked ahead: nothing to say
+    try:
+        fmt, magic, digest, code, branch_lines, matches, ran = marshal.loads(payload)
+    except Exception:
+        return None, "unreadable"
+    if fmt != _CACHE_FORMAT:
+        return None, f"written by {fmt!r}, not {_CACHE_FORMAT!r}"
+    if magic != importlib.util.MAGIC_NUMBER:
+        return None, "written by another Python version"
+    if digest != importlib.util.source_hash(source):
+        return None, "the source changed since it was marked"
+    _imp._fix_co_filename(code, source_path)  # as importlib does for a pyc: the path is where it runs now
+    marks = Marks(
+        list(branch_lines),
+        [([Case(first, range(start, stop), body) for first, start, stop, body in chain], no_match) for chain, no_match in matches],
+    )
+    return Marked(code, marks, frozenset(ran)), ""
+
+
+def mark_tree(root: str, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
+    """Mark ahead every module under `root` the layer would measure there; the files marked, and those
+    that could not be, with why."""
+    from .sources import scan_sources
+
+    marked, failed = [], {}
+    for source in scan_sources(root, include, exclude):
+        try:
+            write_cache(source.absolute_path)
+            marked.append(source.relative_path)
+        except (OSError, SyntaxError, ValueError) as exc:
+            failed[source.relative_path] = f"{type(exc).__name__}: {exc}"
+    return marked, failed
 
 
 _RESUME = dis.opmap["RESUME"]
@@ -250,7 +344,7 @@ def _marking_get_code(loader: Any, fullname: str) -> types.CodeType | None:
         path = loader.get_filename(fullname)
         if core is None or not core.measuring_imports or not path.endswith(".py") or not core.wants(path):
             return _source_get_code(loader, fullname)
-        return core.compile_module(loader.get_data(path), path)
+        return core.load_module(loader.get_data(path), path).code
     except Exception:
         return _source_get_code(loader, fullname)
 
@@ -312,6 +406,9 @@ class MarkersCore:
         self._data: Any = None
         self._saved: dict[str, dict[str, set[tuple[int, int]]]] = {}
         self._tool: int | None = None
+        self.marked_ahead = 0  # modules whose marked code `lambda-coverage mark` built
+        self.marked_at_import = 0
+        self._stale_logged = False
 
     # sys.monitoring wiring
 
@@ -342,11 +439,29 @@ class MarkersCore:
     def wants(self, filename: str) -> bool:
         return is_measured(filename, self.include, self.omit)
 
-    def compile_module(self, source: bytes, filename: str) -> types.CodeType:
-        """A measured module's code, marked, with line events on."""
-        code, self._marks[filename] = compile_marked(source, filename)
-        self.watch(code, filename)
-        return code
+    def load_module(self, source: bytes, filename: str) -> Marked:
+        """A measured module's code, marked (ahead of time when `lambda-coverage mark` did it), with line events on."""
+        marked, stale = load_cache(source, filename)
+        if marked is None:
+            if stale:
+                self._stale_cache(filename, stale)
+            marked = compile_marked(source, filename)
+            self.marked_at_import += 1
+        else:
+            self.marked_ahead += 1
+        self._marks[filename] = marked.marks
+        self.watch(marked.code, filename)
+        return marked
+
+    def _stale_cache(self, filename: str, reason: str) -> None:
+        if not self._stale_logged:  # once: every module of a package marked by another layer version says the same
+            self._stale_logged = True
+            log.warning(
+                "Marked code from `lambda-coverage mark` is out of date: modules are marked at import (slower cold start)",
+                operation="coverage_markers",
+                file=filename,
+                reason=reason,
+            )
 
     def _on_branch(self, code: types.CodeType, offset: int, destination: int) -> Any:
         """Unmarked code only: a branch instruction is silenced once it went both ways."""
@@ -477,8 +592,9 @@ class MarkersCore:
             try:
                 with open(filename, "rb") as handle:
                     source = handle.read()
-                self._ran_at_import[filename] = ran_at_import(ast.parse(source, filename))
-                marked = self.compile_module(source, filename)
+                loaded = self.load_module(source, filename)
+                self._ran_at_import[filename] = set(loaded.ran_at_import)
+                marked = loaded.code
             except Exception as exc:  # never stop measuring over one module
                 self.cannot_mark(filename, f"{type(exc).__name__}: {exc}")
                 continue

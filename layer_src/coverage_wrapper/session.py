@@ -631,6 +631,11 @@ class CoverageSession:
             "flush_policy": {"invocations": config.flush_invocations, "seconds": config.flush_seconds},
             "last_flush": self.last_flush,
             "layer_version": __version__,
+            # markers core: modules whose marked code `lambda-coverage mark` built, and those marked at import
+            "modules_marked": {
+                "ahead": getattr(self._coverage, "marked_ahead", 0),
+                "at_import": getattr(self._coverage, "marked_at_import", 0),
+            },
             "errors": list(self.errors),
         }
 

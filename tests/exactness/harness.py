@@ -203,7 +203,11 @@ RUN_KINDS = {  # name: (side, order, flush after every call and event)
     "layer": ("layer", "start-first", False),
     "layer-flushing": ("layer", "start-first", True),
     "layer-after-import": ("layer", "import-first", False),
+    "layer-marked-ahead": ("layer", "start-first", False),
+    "layer-marked-ahead-after-import": ("layer", "import-first", False),
 }
+# Runs on a copy of the corpus that `lambda-coverage mark` marked, as a deployment package built with it.
+MARKED_AHEAD = ("layer-marked-ahead", "layer-marked-ahead-after-import")
 
 
 def _environment(side: str, root: Path, outbox: Path, core: str) -> dict[str, str]:
@@ -228,10 +232,13 @@ def _environment(side: str, root: Path, outbox: Path, core: str) -> dict[str, st
 def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
     """Stage the corpus and run it every way of RUN_KINDS side by side; each run's outcome (report, calls, logs) by kind."""
     interpreter = venv_python(python)
-    root = workdir / "src"
-    stage(root)
-    # Precompiled like a deployment package may be: a core that rewrites at import must not take the .pyc instead.
-    subprocess.run([str(interpreter), "-m", "compileall", "-q", str(root)], check=True, capture_output=True, timeout=120)
+    root, marked_root = workdir / "src", workdir / "src-marked"
+    for tree in (root, marked_root):
+        stage(tree)
+        # Precompiled like a deployment package may be: a core that rewrites at import must not take the .pyc instead.
+        subprocess.run([str(interpreter), "-m", "compileall", "-q", str(tree)], check=True, capture_output=True, timeout=120)
+    cli = Path(sys.executable).with_name("lambda-coverage")
+    subprocess.run([str(cli), "mark", str(marked_root), "--python", str(interpreter)], check=True, capture_output=True, timeout=120)
     calls = [call.as_plan() for subject in subjects() for call in subject.calls]
     running = {}
     for kind, (side, order, flush_each_call) in RUN_KINDS.items():
@@ -240,7 +247,7 @@ def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
         plan = {
             "side": side,
             "order": order,
-            "root": str(root),
+            "root": str(marked_root if kind in MARKED_AHEAD else root),
             "data_file": str(run_dir / ".coverage"),
             "report": str(run_dir / "coverage.json"),
             "outcome": str(run_dir / "outcome.json"),
@@ -251,8 +258,8 @@ def run_python(python: str, workdir: Path, core: str) -> dict[str, Any]:
         log = open(run_dir / "output.log", "w")
         process = subprocess.Popen(
             [str(interpreter), str(RUNNER), str(run_dir / "plan.json")],
-            env=_environment(side, root, run_dir / "outbox", core),
-            cwd=str(root),
+            env=_environment(side, Path(plan["root"]), run_dir / "outbox", core),
+            cwd=plan["root"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -130,6 +130,7 @@ def main(plan_path: str) -> None:
         flush()
         outcome["flushes"] = flushes
         outcome["session_errors"] = list(session.errors)
+        outcome["modules_marked"] = session.status()["modules_marked"]
         if not outbox_files:
             _write(plan["outcome"], outcome)
             return
