@@ -119,9 +119,15 @@ PACKAGE_LABELS = {
     "floor": "floor: + `import coverage` + start (branch)",
     "default": "**default**, decorator",
     "zero-default": "**default**, zero-code",
+    "marked": "default, decorator, package built with `lambda-coverage mark`",
+    "zero-marked": "default, zero-code, package built with `lambda-coverage mark`",
     "ctrace-branch": "`ctrace`, branch, decorator",
     "zero-ctrace-branch": "`ctrace`, branch, zero-code",
 }
+
+
+GOAL_VARIANTS = {"default": "decorator", "zero-default": "zero-code",
+                 "marked": "decorator, built with `mark`", "zero-marked": "zero-code, built with `mark`"}
 
 
 def cold_rows(group: list[dict], labels: dict[str, str], version: str, what: str, goals: list[tuple]) -> list[tuple]:
@@ -150,8 +156,8 @@ def cold_rows(group: list[dict], labels: dict[str, str], version: str, what: str
                      f"{cpu - bare_cpu:+.0f}" if label != "bare" else "", f"{over_floor:.2f}×" if judged else "", f"{cpu / floor_cpu:.2f}×",
                      f"{fmt_spread(first, 0)}; wall {statistics.median(first_wall):.0f}" if first else "", fmt_spread(later, 1) if later else "",
                      f"{before:+.1f}" if label != "bare" else "", f"{peak:+.1f}" if label != "bare" else ""))
-        if label in ("default", "zero-default"):
-            mode = "decorator" if label == "default" else "zero-code"
+        if label in GOAL_VARIANTS:
+            mode = GOAL_VARIANTS[label]
             core = _cores(chosen)
             goals.append((f"Cold start added, {what}, default (`{core}`) {mode}, Python {version}",
                           f"{over_floor:.2f}× the floor's added CPU time ({cpu - bare_cpu:+.0f} ms against {floor_cpu - bare_cpu:+.0f} ms; wall time {over_floor_wall:.2f}×)",
@@ -358,7 +364,9 @@ def explain_missed(goals: list[tuple], runs: list[dict], package_runs: list[dict
             "zero-code mode, and in decorator mode at the first invocation, for the modules imported before it (parsed twice, "
             "then every function object found through the garbage collector). Compiling alone (bare without shipped bytecode) "
             "adds " + ", ".join(f"{v}: {c:+.0f} ms" for v, (c, _) in size.items()) + " of CPU; the default decorator adds "
-            + ", ".join(f"{v}: {d:+.0f} ms" for v, (_, d) in size.items()) + ". The floor does not depend on the code's size.")
+            + ", ".join(f"{v}: {d:+.0f} ms" for v, (_, d) in size.items()) + ". The floor does not depend on the code's size. "
+            "A package built with `lambda-coverage mark` ships the marked code, and cold start skips the marking (rows "
+            "*built with `lambda-coverage mark`*).")
     if any(name.startswith("RSS added") for name in missed):
         lines.append(
             "- Memory: before its first flush the `markers` core has not imported coverage.py; the first flush imports "
@@ -496,7 +504,8 @@ break/continue/else, try/except/else/finally, `with`, comprehensions, generators
 `match`). The handler imports the whole package at init and each request runs three of its modules.
 Nothing is set but the source root, so everything under it is measured (the default). The package
 ships bytecode (precompiled like a built deployment package); **bare, no bytecode shipped** shows a
-zip without `__pycache__`, which the interpreter compiles at every cold start. **Floor** is bare +
+zip without `__pycache__`, which the interpreter compiles at every cold start; the rows *package built
+with `lambda-coverage mark`* run a copy whose modules were marked at build time. **Floor** is bare +
 `import coverage` + `Coverage(branch=True).start()` after the package's import. Cold start ends with
 the first invocation; then {plan.invocations['package']} more invocations, then two flushes with new data, timed
 (the `markers` core imports coverage.py only at its first flush, which also turns the markers that

@@ -124,6 +124,8 @@ PACKAGE_VARIANTS: list[tuple[str, str, dict[str, str]]] = [
     ("floor", "plain", {}),
     ("default", "layer", {}),
     ("zero-default", "zero", {}),
+    ("marked", "layer", {}),  # the package built with `lambda-coverage mark`
+    ("zero-marked", "zero", {}),
     ("ctrace-branch", "layer", {"COVERAGE_CORE": "ctrace"}),
     ("zero-ctrace-branch", "zero", {"COVERAGE_CORE": "ctrace"}),
 ]
@@ -275,25 +277,31 @@ def measure_package(plan: Plan, progress=print) -> tuple[dict, list[dict]]:
     """Cold start, first flush and RSS with a generated package as the function's own code, on the markers Pythons.
 
     The package is written once per run (deterministic) and precompiled like the handlers; a second
-    copy gets no bytecode at all, as a deployment package built without `__pycache__`.
+    copy gets no bytecode at all, as a deployment package built without `__pycache__`; a third is also
+    marked with `lambda-coverage mark`, as a package built with it.
     """
     from . import codebase
 
     pythons = {v: p for v, p in interpreters().items() if markers_python(v)}
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-package-") as scratch:
-        code_dir, bare_copy = Path(scratch, "function"), Path(scratch, "function-no-pyc")
+        code_dir, bare_copy, marked_copy = Path(scratch, "function"), Path(scratch, "function-no-pyc"), Path(scratch, "function-marked")
         size = codebase.write(code_dir, plan.package_modules)
-        codebase.write(bare_copy, plan.package_modules)
-        for root in (code_dir, bare_copy):
+        for root in (code_dir, bare_copy, marked_copy):
+            if root is not code_dir:
+                codebase.write(root, plan.package_modules)
             Path(root, "events.json").write_text(json.dumps(codebase.events(plan.invocations["package"] + 1)))
-        precompile(pythons, code_dir)
+        precompile(pythons, code_dir, marked_copy)
+        cli = Path(sys.executable).with_name("lambda-coverage")
+        for python in pythons.values():
+            subprocess.run([str(cli), "mark", str(marked_copy), "--python", python],
+                           env=dict(os.environ, PYTHONPYCACHEPREFIX=str(PYCACHE)), check=True, capture_output=True)
         outbox = extension_present(os.path.join(scratch, "outbox"))
         for repeat in range(-1 if needs_warm_up(pythons, "package") else 0, plan.package_repeats):
             progress("  package cold start: warm-up" if repeat < 0 else f"  package cold start: round {repeat + 1} of {plan.package_repeats}")
             for version, python in pythons.items():
                 for label, variant, extra in PACKAGE_VARIANTS:
-                    root = bare_copy if label == "bare-no-pyc" else code_dir
+                    root = {"bare-no-pyc": bare_copy, "marked": marked_copy, "zero-marked": marked_copy}.get(label, code_dir)
                     env = worker_environment(outbox, extra, code_dir=root, include="")
                     if label == "bare-no-pyc":
                         env["PYTHONDONTWRITEBYTECODE"] = "1"  # the interpreter's own pycs still load
@@ -301,6 +309,6 @@ def measure_package(plan: Plan, progress=print) -> tuple[dict, list[dict]]:
                     record = run_worker(python, variant, "package", plan.invocations["package"], env, flushes)
                     record.update(python=version, shape="package", variant=label, round=repeat)
                     runs.append(record)
-        shutil.rmtree(PYCACHE / code_dir.relative_to(code_dir.anchor), ignore_errors=True)  # a new temp path each run
+        shutil.rmtree(PYCACHE / Path(scratch).relative_to(Path(scratch).anchor), ignore_errors=True)  # a new temp path each run
     warmed(pythons, "package")
     return size, [r for r in runs if r["round"] >= 0]
