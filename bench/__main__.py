@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cost, merge_throughput, pipeline, report, runtime
+from . import cost, merge_throughput, pipeline, report, runtime, traffic
 from .report import GOALS, fmt_spread, table, verdict
 
 REPO = runtime.REPO
@@ -95,6 +95,82 @@ the median over rounds with its min–max. Only for
 cores that leave unmeasured code alone (`markers` and `sysmon` put `sys.monitoring` events on the
 measured code objects); with a tracer (`ctrace`) the copy's frames would be traced too. The goals
 are judged on this figure where it exists."""
+
+
+SAMPLED_RATE = runtime.CONTEXTS_SAMPLE_RATE
+CONTEXT_LABELS = {"off": "contexts off (default)", "route": "`route`", "route-sampled": f"`route`, sample rate {SAMPLED_RATE}"}
+CONTEXTS_BOUND = 1.05  # the overhead over unlabelled measurement a user can keep with the sample rate
+
+
+def _process_ratios(runs: list[dict]) -> dict[int, float]:
+    """Each round's process figure: the median over its blocks of the measured block's mean ÷ the bare copy's."""
+    return {r["round"]: statistics.median(r["ab_mean_ratios"]) for r in runs if r.get("ab_mean_ratios")}
+
+
+def _contexts_over_off(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """Per (Python, handler): each labelled configuration ÷ contexts off, round by round."""
+    found: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for version in sorted({r["python"] for r in runs}):
+        for shape in runtime.CONTEXT_SHAPES:
+            group = _runs(runs, python=version, shape=shape)
+            off = _process_ratios(_runs(group, variant="off"))
+            paired = {label: report.paired_ratios(_process_ratios(_runs(group, variant=label)), off) for label in ("route", "route-sampled")}
+            if any(paired.values()):
+                found[(version, shape)] = paired
+    return found
+
+
+def traffic_mix() -> str:
+    return ", ".join(f"{weight:.0%} `{route}`" for route, weight in traffic.ROUTE_WEIGHTS.items())
+
+
+def changing_label() -> float:
+    """The share of invocations whose route differs from the previous one's, for independent draws."""
+    return 1 - sum(weight * weight for weight in traffic.ROUTE_WEIGHTS.values())
+
+
+def contexts_section(runs: list[dict]) -> str:
+    """The table of COVERAGE_CONTEXTS' warm cost against the bare copy and against contexts off, and what it means."""
+    rows = []
+    over_off = _contexts_over_off(runs)
+    for version in sorted({r["python"] for r in runs}):
+        for shape in runtime.CONTEXT_SHAPES:
+            group = _runs(runs, python=version, shape=shape)
+            if not group:
+                continue
+            ratios = {label: _process_ratios(_runs(group, variant=label)) for label in CONTEXT_LABELS}
+            paired = over_off.get((version, shape), {})
+            rows.append((version, shape, _cores(group), fmt_spread([r["median_us"] for r in _runs(group, variant="off")]),
+                         *(report.fmt_ratio(ratios[label].values()) if ratios[label] else "—" for label in CONTEXT_LABELS),
+                         *(f"**{report.fmt_ratio(paired[label])}**" if paired.get(label) else "—" for label in ("route", "route-sampled"))))
+    headers = ("Python", "handler", "core", "contexts off: µs per invocation", *(f"{name} ÷ bare copy" for name in CONTEXT_LABELS.values()),
+               *(f"**{CONTEXT_LABELS[label]} ÷ off**" for label in ("route", "route-sampled")))
+    return table(headers, rows) + "\n\n" + contexts_meaning(over_off)
+
+
+def contexts_meaning(over_off: dict[tuple[str, str], dict[str, list[float]]]) -> str:
+    """One sentence per core family from the figures: what route labels add to plain measurement, and whether the sampled rate keeps it within CONTEXTS_BOUND."""
+    def worst(label: str, markers: bool, shape: str) -> float:
+        found = [statistics.median(p[label]) for (version, s), p in over_off.items()
+                 if s == shape and p.get(label) and runtime.markers_python(version) == markers]
+        return max(found) if found else float("nan")
+
+    lines = []
+    for markers, where in ((True, "On Python 3.12/3.13 (`markers`)"), (False, "Before 3.12 (`ctrace`)")):
+        route = {shape: worst("route", markers, shape) for shape in runtime.CONTEXT_SHAPES}
+        sampled = {shape: worst("route-sampled", markers, shape) for shape in runtime.CONTEXT_SHAPES}
+        if all(v != v for v in route.values()):
+            continue
+        why = ("each change of label turns the measured code's events back on, so the invocations after it report their lines again"
+               if markers else "coverage.py writes the tracer's data collected so far at every change of context")
+        above = [shape for shape, ratio in sampled.items() if ratio > CONTEXTS_BOUND]
+        bound = (f"still over {CONTEXTS_BOUND}× contexts off on the {' and '.join(above)} handler{'s' if len(above) > 1 else ''}"
+                 if above else f"within {CONTEXTS_BOUND}× of contexts off")
+        lines.append(f"{where}, labelling every request with its route makes a warm invocation "
+                     + " and ".join(f"{route[shape]:.2f}× ({shape})" for shape in runtime.CONTEXT_SHAPES)
+                     + f" as long as with contexts off ({why}); a sample rate of {SAMPLED_RATE} brings that to "
+                     + " and ".join(f"{sampled[shape]:.2f}×" for shape in runtime.CONTEXT_SHAPES) + f", {bound}.")
+    return "**What it means.** " + " ".join(lines) if lines else ""
 
 
 def seed_line(runs: list[dict]) -> str:
@@ -402,11 +478,12 @@ def measure_all(quick: bool) -> dict:
             return None
 
     runs = timed("runtime", runtime.measure, plan)
+    contexts_runs = attempted("contexts", runtime.measure_contexts, plan)
     package_size, package_runs = timed("package", runtime.measure_package, plan)
     merge = attempted("merge", merge_throughput.measure, {1000: 1} if quick else {1000: 2, 10000: 1}, 100 if quick else 300)
     pipe = attempted("pipeline", pipeline.measure, 1 if quick else 2, 1, 1 if quick else 3, 10 if quick else 20)
     return {
-        "quick": quick, "plan": dataclasses.asdict(plan), "runs": runs, "package_runs": package_runs, "package_size": package_size,
+        "quick": quick, "plan": dataclasses.asdict(plan), "runs": runs, "contexts_runs": contexts_runs, "package_runs": package_runs, "package_size": package_size,
         "merge": merge, "pipe": pipe, "failed": failed, "timings": timings, "elapsed": time.time() - began,
         "written_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": [load_before, os.getloadavg()[0]],
         "machine": machine(), "versions": versions(),
@@ -431,6 +508,7 @@ def render(found: dict) -> str:
     cold = cold_section(runs, goals)
     package = package_section(package_runs, goals)
     flush = flush_section(runs)
+    contexts = contexts_section(found["contexts_runs"]) if found.get("contexts_runs") else f"Not measured in this run: {failed.get('contexts', 'the run predates this section')}."
     merged = merge_section(merge, goals) if merge else f"Not measured in this run: {failed['merge']}."
     piped = pipeline_section(pipe) if pipe else f"Not measured in this run: {failed['pipeline']}."
     costs = cost_section(pipe, runs, goals) if pipe else "Not measured in this run: it needs the pipeline's measured counts (section 6)."
@@ -479,6 +557,27 @@ dependency would not be). The measured files are the handler modules (`COVERAGE_
 
 The seed's pattern (a new `Coverage` per invocation with start, stop, save and JSON report, its S3
 upload left out) on the tiny handler: {seed_line(runs)}.
+
+### Contexts (`COVERAGE_CONTEXTS`)
+
+What recording which request ran each line costs, warm, with the decorator and each Python's default
+core (branch coverage): contexts off (the default), `COVERAGE_CONTEXTS=route`, and `route` with
+`COVERAGE_CONTEXTS_SAMPLE_RATE={SAMPLED_RATE}`, each in its own processes. Every request is one of
+{runtime.TRAFFIC_REQUESTS:,} API Gateway REST requests drawn with a fixed seed from the Powertools handler's
+routes as real traffic would ask for them (`bench/traffic.py`: {traffic_mix()}), so
+{changing_label():.0%} of invocations change the label; the cpu handler serves the same requests (its
+work does not depend on them, its route is labelled all the same). Each process serves
+{plan.contexts_invocations['powertools']:,} (powertools) or {plan.contexts_invocations['cpu']:,} (cpu) invocations (a quarter of those where the
+core is `ctrace`), then alternating blocks of 50 invocations of the measured handler and of an
+unmeasured copy on the same requests, as in the in-process table above, except that a block's
+figure is its mean invocation ÷ the copy's: a context costs the invocations that change label, not
+the typical one. A process's figure is the median over its blocks (a block with a policy flush or a
+pause of the machine is left out by it); the table gives the median over {plan.contexts_repeats} round(s) with its
+min–max. With a tracer (`ctrace`) the copy runs with the tracer taken out of the thread. The bold
+columns divide each round's labelled figure by the same round's contexts-off figure: what contexts
+add to plain measurement.
+
+{contexts}
 
 ## 2. Cold start and memory, tiny handler
 

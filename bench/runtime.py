@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
 
@@ -39,12 +39,16 @@ class Plan:
     flushes: int
     package_repeats: int
     package_modules: int = 40
+    contexts_repeats: int = 3
+    contexts_invocations: dict[str, int] = field(default_factory=lambda: {"cpu": 500, "powertools": 2000})
 
     @classmethod
     def for_run(cls, quick: bool) -> Plan:
         if quick:
-            return cls(2, {"cpu": 300, "io": 100, "tiny": 3000, "powertools": 1500, "package": 10}, 8, 6, 2)  # about 2 minutes
-        return cls(4, {"cpu": 1000, "io": 150, "tiny": 10000, "powertools": 4000, "package": 30}, 30, 15, 5)
+            return cls(2, {"cpu": 300, "io": 100, "tiny": 3000, "powertools": 1500, "package": 10}, 8, 6, 2,  # about 2 minutes
+                       contexts_repeats=1, contexts_invocations={"cpu": 200, "powertools": 600})
+        return cls(4, {"cpu": 1000, "io": 150, "tiny": 10000, "powertools": 4000, "package": 30}, 30, 15, 5,
+                   contexts_repeats=3, contexts_invocations={"cpu": 500, "powertools": 2000})
 
 
 def venv_requirements(version: str) -> list[str]:
@@ -90,7 +94,7 @@ def markers_python(version: str) -> bool:
 
 def precompile(pythons: dict[str, str], *paths: Path) -> None:
     """Bytecode for the layer, the handlers and `paths` in every interpreter, as a built layer and a deployment package ship it."""
-    targets = [REPO / "layer_src" / "coverage_wrapper", BENCH_DIR / "handlers.py", BENCH_DIR / "rest_api.py", *paths]
+    targets = [REPO / "layer_src" / "coverage_wrapper", BENCH_DIR / "handlers.py", BENCH_DIR / "rest_api.py", BENCH_DIR / "traffic.py", *paths]
     for python in pythons.values():
         subprocess.run([python, "-m", "compileall", "-q", *map(str, targets)],
                        env=dict(os.environ, PYTHONPYCACHEPREFIX=str(PYCACHE)), check=True, capture_output=True)
@@ -217,11 +221,7 @@ def measure(plan: Plan, progress=print) -> list[dict]:
     own = "%d.%d" % sys.version_info[:2]
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as scratch, moto_s3() as s3_env:
         extension_outbox = extension_present(os.path.join(scratch, "extension"))
-        bare_copy = Path(scratch, "bare-copy")  # outside the source root: never measured
-        bare_copy.mkdir()
-        for name in ("handlers.py", "rest_api.py"):
-            shutil.copyfile(BENCH_DIR / name, bare_copy / name)
-        precompile(pythons, bare_copy)
+        bare_copy = copy_handlers(pythons, Path(scratch, "bare-copy"))
         first = -1 if needs_warm_up(pythons, "runtime") else 0
         for repeat in range(first, plan.repeats):
             warm_up = repeat < 0  # every process once, discarded: bytecode for what each variant imports
@@ -248,6 +248,54 @@ def measure(plan: Plan, progress=print) -> list[dict]:
                     runs.append(record)
         shutil.rmtree(PYCACHE / bare_copy.relative_to(bare_copy.anchor), ignore_errors=True)  # a new temp path each run
     warmed(pythons, "runtime")
+    return [r for r in runs if r["round"] >= 0]
+
+
+def copy_handlers(pythons: dict[str, str], bare_copy: Path) -> Path:
+    """An unmeasured copy of the handler modules in `bare_copy` (outside the source root), precompiled."""
+    bare_copy.mkdir()
+    for name in ("handlers.py", "rest_api.py"):
+        shutil.copyfile(BENCH_DIR / name, bare_copy / name)
+    precompile(pythons, bare_copy)
+    return bare_copy
+
+
+# COVERAGE_CONTEXTS on the default core with the decorator, on the handlers that serve a mix of REST routes.
+CONTEXT_SHAPES = ("powertools", "cpu")
+CONTEXTS_SAMPLE_RATE = 0.1
+CONTEXT_VARIANTS: list[tuple[str, dict[str, str]]] = [
+    ("off", {}),
+    ("route", {"COVERAGE_CONTEXTS": "route"}),
+    ("route-sampled", {"COVERAGE_CONTEXTS": "route", "COVERAGE_CONTEXTS_SAMPLE_RATE": str(CONTEXTS_SAMPLE_RATE)}),
+]
+TRAFFIC_REQUESTS = 1000  # distinct requests (bench/traffic.py), taken in turn
+
+
+def measure_contexts(plan: Plan, progress=print) -> list[dict]:
+    """The warm cost of COVERAGE_CONTEXTS: each configuration in its own process, against an unmeasured copy of
+    the handler in that process (worker.py's alternating blocks), every request one of a seeded mix of routes.
+
+    On a Python whose default core is a tracer (`ctrace` before 3.12, some 2–8× slower on these handlers),
+    a quarter of the invocations keeps the section's time.
+    """
+    runs: list[dict] = []
+    pythons = interpreters()
+    with tempfile.TemporaryDirectory(prefix="bench-contexts-") as scratch:
+        outbox = extension_present(os.path.join(scratch, "extension"))
+        bare_copy = copy_handlers(pythons, Path(scratch, "bare-copy"))
+        for repeat in range(-1 if needs_warm_up(pythons, "contexts") else 0, plan.contexts_repeats):
+            warm_up = repeat < 0
+            progress("  contexts: warm-up" if warm_up else f"  contexts: round {repeat + 1} of {plan.contexts_repeats}")
+            for version, python in pythons.items():
+                for shape in CONTEXT_SHAPES:
+                    count = plan.contexts_invocations[shape] // (1 if markers_python(version) else 4)
+                    for label, extra in CONTEXT_VARIANTS:
+                        env = worker_environment(outbox, dict(extra, BENCH_TRAFFIC=str(TRAFFIC_REQUESTS), BENCH_BARE_COPY=str(bare_copy)))
+                        record = run_worker(python, "layer", shape, 1 if warm_up else count, env)
+                        record.update(python=version, shape=shape, variant=label, round=repeat)
+                        runs.append(record)
+        shutil.rmtree(PYCACHE / bare_copy.relative_to(bare_copy.anchor), ignore_errors=True)  # a new temp path each run
+    warmed(pythons, "contexts")
     return [r for r in runs if r["round"] >= 0]
 
 

@@ -6,6 +6,8 @@ layer, as the Lambda runtime would load it), seed (a new Coverage per invocation
 JSON report), plain (coverage.py started once after the handler's import and left on: `import coverage`
 + start, the floor any in-process coverage pays). Shapes: cpu, io, tiny (`handlers.py`), powertools
 (`rest_api.py`), package (the generated codebase in BENCH_CODE_DIR, with its `events.json`).
+BENCH_TRAFFIC=N serves the cpu and powertools shapes N requests of a seeded mix of REST routes
+(`traffic.py`) instead of their own events; BENCH_BARE_COPY also times an unmeasured copy in this process.
 The parent measures the cold start from its own clock: `first_done` is CLOCK_MONOTONIC, shared by every
 process on the machine, so interpreter start-up and sitecustomize are counted too.
 """
@@ -41,6 +43,10 @@ else:
 if shape == "package":
     with open(os.path.join(code_dir, "events.json")) as stream:
         events = json.load(stream)
+elif os.environ.get("BENCH_TRAFFIC"):
+    import traffic
+
+    events = traffic.mixed(int(os.environ["BENCH_TRAFFIC"]))  # the cpu handler ignores all but its defaults
 elif shape == "powertools":
     events = module.EVENTS
 else:
@@ -105,34 +111,41 @@ aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before a
 
 
 def against_bare_copy(copy_dir, block=50):
-    """measured ÷ bare, median invocation against median invocation, in alternating blocks of `block` invocations
-    of this handler and of an unmeasured copy.
+    """measured ÷ bare in alternating blocks of `block` invocations of this handler and of an unmeasured copy:
+    per block, median invocation against median invocation, and mean against mean.
 
-    Both run in this process, a few ms apart, so load from other work on the machine hits them alike.
-    Only for cores that leave unmeasured code alone (sys.monitoring events on measured code objects);
-    a tracer's trace function would run for the copy's frames too.
+    Both run in this process, a few ms apart, on the same requests, so load from other work on the
+    machine hits them alike. For cores that leave unmeasured code alone (sys.monitoring events on
+    measured code objects), and for a tracer, which is taken out of this thread while the copy runs
+    (coverage.py's C tracer puts itself back at the next call, as after a debugger).
     """
     spec = importlib.util.spec_from_file_location(f"bare_copy_{module_name}", os.path.join(copy_dir, module_name + ".py"))
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
     bare_copy = getattr(copy, attribute)
     bare_copy(dict(events[0]), None)
-    ratios = []
-    for _ in range(max(4, invocations // block)):
-        medians = []
+    tracer = sys.gettrace()
+    ratios, mean_ratios = [], []
+    for round_ in range(max(4, invocations // block)):
+        medians, means = [], []
+        batch = [events[(round_ * block + n) % len(events)] for n in range(block)]  # walks through the traffic
         for fn in (bare_copy, handler):
-            batch = [dict(events[n % len(events)]) for n in range(block)]
             took = []
+            if tracer is not None:
+                sys.settrace(None if fn is bare_copy else tracer)
             for event in batch:
+                event = dict(event)
                 began = time.perf_counter()
                 fn(event, None)
                 took.append(time.perf_counter() - began)
             medians.append(statistics.median(took))  # a pause of the machine or a policy flush is not the typical invocation
+            means.append(statistics.fmean(took))  # every invocation's share, as when some of them record a context
         ratios.append(medians[1] / medians[0])
-    return ratios
+        mean_ratios.append(means[1] / means[0])
+    return ratios, mean_ratios
 
 
-ab_ratios = against_bare_copy(os.environ["BENCH_BARE_COPY"]) if os.environ.get("BENCH_BARE_COPY") else []
+ab_ratios, ab_mean_ratios = against_bare_copy(os.environ["BENCH_BARE_COPY"]) if os.environ.get("BENCH_BARE_COPY") else ([], [])
 
 flush_ms: list[float] = []
 flush_cpu_ms: list[float] = []
@@ -171,6 +184,7 @@ print(json.dumps({
     "upload_ms": upload_ms,
     "contended_us": contended_us,
     "ab_ratios": ab_ratios,
+    "ab_mean_ratios": ab_mean_ratios,
     "maxrss_kb": maxrss_kb,
     "maxrss_end_kb": peak_rss_kb(),
     "aws_sdk_loaded": aws_sdk_loaded,

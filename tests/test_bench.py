@@ -232,3 +232,82 @@ def test_a_saved_run_loads_back_with_numeric_merge_sizes(tmp_path):
     saved = tmp_path / "runs.json"
     saved.write_text(json.dumps({"merge": {"sizes": {1000: {"seconds": {}}, 10000: {"seconds": {}}}}, "pipe": None}))
     assert sorted(load_results(saved)["merge"]["sizes"]) == [1000, 10000]
+
+
+def test_traffic_draws_each_route_about_as_often_as_its_weight_and_the_same_requests_every_run():
+    from coverage_wrapper.contexts import route
+
+    from bench import traffic
+
+    requests = traffic.mixed(2000)
+    assert requests == traffic.mixed(2000)
+    labels = [route(event) for event in requests]
+    assert set(labels) == set(traffic.ROUTE_WEIGHTS)
+    for label, weight in traffic.ROUTE_WEIGHTS.items():
+        assert abs(labels.count(label) / len(labels) - weight) < 0.04
+    changes = sum(a != b for a, b in zip(labels, labels[1:])) / (len(labels) - 1)
+    assert abs(changes - (1 - sum(w * w for w in traffic.ROUTE_WEIGHTS.values()))) < 0.04
+
+
+def test_powertools_handler_answers_the_mixed_traffic_with_found_missing_and_refused_requests():
+    import sys
+
+    from bench import traffic
+
+    sys.path.insert(0, str(runtime.BENCH_DIR))
+    try:
+        import rest_api
+    finally:
+        sys.path.remove(str(runtime.BENCH_DIR))
+    statuses = {rest_api.handler(event, None)["statusCode"] for event in traffic.mixed(300)}
+    assert statuses == {200, 400, 404}
+
+
+def _contexts_run(python, shape, variant, round_, ratio, core="markers"):
+    return {"python": python, "shape": shape, "variant": variant, "round": round_, "median_us": 20.0, "core": core,
+            "ab_mean_ratios": [ratio, ratio * 5, ratio]}  # a block with a flush or a pause: left out by the median
+
+
+def test_contexts_table_divides_each_labelled_round_by_the_same_rounds_contexts_off_and_says_what_it_means():
+    from bench.__main__ import contexts_section
+
+    runs = []
+    for round_, load in enumerate((1.0, 1.5)):  # a loaded round moves every configuration alike
+        for shape in runtime.CONTEXT_SHAPES:
+            runs += [_contexts_run("3.12", shape, "off", round_, 1.05 * load), _contexts_run("3.12", shape, "route", round_, 2.1 * load),
+                     _contexts_run("3.12", shape, "route-sampled", round_, (1.26 if shape == "powertools" else 1.05) * load)]
+    text = contexts_section(runs)
+    header, _, powertools, cpu = text.split("\n\n")[0].splitlines()
+    assert header.split(" | ")[-2:] == ["**`route` ÷ off**", "**`route`, sample rate 0.1 ÷ off** |"]
+    assert powertools.startswith("| 3.12 | powertools | markers |")
+    assert powertools.endswith("| **2.000× (2.000–2.000)** | **1.200× (1.200–1.200)** |")
+    assert "| 1.312× (1.050–1.575) |" in powertools  # off ÷ bare copy over the two rounds
+    assert cpu.endswith("| **2.000× (2.000–2.000)** | **1.000× (1.000–1.000)** |")
+    meaning = text.split("\n\n")[1]
+    assert "2.00× (powertools) and 2.00× (cpu)" in meaning and "1.20× and 1.00×" in meaning
+    assert "still over 1.05× contexts off on the powertools handler." in meaning
+    assert "ctrace" not in meaning  # no figures from a tracer's Python, no sentence about it
+
+
+def test_a_contexts_worker_labels_each_request_with_its_route_and_times_an_unmeasured_copy(tmp_path):
+    import sys
+
+    import coverage
+
+    outbox = runtime.extension_present(str(tmp_path / "outbox"))
+    copy = runtime.copy_handlers({}, tmp_path / "bare-copy")
+    env = runtime.worker_environment(outbox, {"COVERAGE_CONTEXTS": "route", "BENCH_TRAFFIC": "300", "BENCH_BARE_COPY": str(copy)})
+    record = runtime.run_worker(sys.executable, "layer", "powertools", 60, env, flushes=1)
+    assert len(record["ab_mean_ratios"]) == 4 and all(ratio > 0 for ratio in record["ab_mean_ratios"])
+    [written] = (tmp_path / "outbox").rglob("*.coverage")
+    data = coverage.CoverageData(str(written))
+    data.read()
+    assert data.measured_contexts() == {"", "GET /orders/{order_id}", "POST /orders", "GET /health"}
+    [measured] = data.measured_files()
+    assert measured.endswith("rest_api.py")  # not the copy
+    source = (runtime.BENCH_DIR / "rest_api.py").read_text().splitlines()
+    health = 1 + source.index('    return {"status": "ok"}')
+    data.set_query_contexts(["GET /health"])
+    assert health in data.lines(measured)
+    data.set_query_contexts(["POST /orders"])
+    assert health not in data.lines(measured)
