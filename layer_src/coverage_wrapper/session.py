@@ -135,7 +135,9 @@ class CoverageSession:
         if self.config.core == "markers":
             from .markers import MarkersCore
 
-            return MarkersCore(self.data_file, include, omit)
+            core = MarkersCore(self.data_file, include, omit)
+            core.fresh_copies = core.fresh_copies and self.config.contexts == "off"
+            return core
         from .imported import lines_run_before
         from .sources import is_measured
 
