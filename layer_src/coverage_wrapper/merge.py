@@ -7,12 +7,14 @@ written once: the work is linear in the size of the data, whatever line numbers 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import datafile
-from .validation import Rejection, validate_data_file
+from .imported import IMPORTED_BEFORE, parse_imported_before
+from .validation import MAX_MEASURED_FILES, Rejection, validate_data_file
 
 
 # Set in combined data that holds lines of line-mode files beside branch data: those lines have no branch data.
@@ -35,6 +37,9 @@ class Measurements:
 
     Context labels (`COVERAGE_CONTEXTS`) are kept as coverage.py's dynamic contexts: a union per label,
     so which requests ran a line survives every merge.
+
+    The modules some environment imported before measuring began (IMPORTED_BEFORE) are a union too: the
+    reporter lists what ran unseen in them, unless another environment measured it as executed.
     """
 
     context_lines: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -43,9 +48,10 @@ class Measurements:
     arc_files: set[str] = field(default_factory=set)
     branch: bool = False
     lines_without_branches: bool = False
+    imported_before: set[str] = field(default_factory=set)
 
     def add_file(self, path: str) -> None:
-        contents = datafile.read_contents(path, meta_keys=(LINES_WITHOUT_BRANCHES,))
+        contents = datafile.read_contents(path, meta_keys=(LINES_WITHOUT_BRANCHES, IMPORTED_BEFORE))
         if contents.has_arcs:
             self.branch = True
             self.arc_files.update(contents.paths)  # measured but nothing executed: still a file of the data
@@ -61,6 +67,10 @@ class Measurements:
                     into_bits[name] = into_bits.get(name, 0) | bits
         if contents.meta.get(LINES_WITHOUT_BRANCHES) == "1":
             self.lines_without_branches = True
+        try:
+            self.imported_before.update(parse_imported_before(contents.meta.get(IMPORTED_BEFORE), MAX_MEASURED_FILES))
+        except ValueError:  # validation quarantines such a file; read unvalidated, it only lacks the note
+            pass
 
     @property
     def has_arcs(self) -> bool:
@@ -125,11 +135,14 @@ class Measurements:
 
     def write(self, output_path: str) -> None:
         """Write as a coverage.py data file: branch data when any file measured branches, line data otherwise."""
+        measured = self.line_files | self.arc_files
+        imported_before = sorted(path for path in self.imported_before if path in measured)
+        meta = {IMPORTED_BEFORE: json.dumps(imported_before)} if imported_before else {}
         if not self.branch:
             by_context = self._bounded(self.context_lines, lambda a, b: a | b)
             lines = {label: {name: datafile.nums_of(bits) for name, bits in by_path.items()} for label, by_path in by_context.items()}
             unlabeled = lines.pop("", {})
-            datafile.write_data_file(output_path, lines=unlabeled, contexts=lines, touched=self.line_files)
+            datafile.write_data_file(output_path, lines=unlabeled, contexts=lines, touched=self.line_files, meta=meta)
             return
         arcs: dict[str, dict[str, set[tuple[int, int]]]] = {label: dict(by_path) for label, by_path in self.context_arcs.items()}
         for label, by_path in self.context_lines.items():
@@ -139,7 +152,8 @@ class Measurements:
                     into[name] = into.get(name, set()) | {(n, n) for n in datafile.nums_of(bits)}
         arcs = self._bounded(arcs, lambda a, b: a | b)
         empty = arcs.pop("", {})
-        meta = {LINES_WITHOUT_BRANCHES: "1"} if self.mixed else None
+        if self.mixed:
+            meta[LINES_WITHOUT_BRANCHES] = "1"
         datafile.write_data_file(output_path, arcs=empty, contexts=arcs, touched=self.line_files | self.arc_files, meta=meta)
 
 

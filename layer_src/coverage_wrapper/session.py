@@ -60,6 +60,7 @@ class CoverageSession:
         self.last_flush: dict[str, Any] | None = None
         self._coverage: Any = None
         self._ran_before: dict[str, set[int]] = {}
+        self._imported_before: list[str] = []
         self._context = ""
         self._contexts_seen: set[str] = {""}
         self._measuring = False
@@ -98,6 +99,11 @@ class CoverageSession:
                 self.config.source_root, self.config.include_patterns, self.config.exclude_patterns
             )
             log.debug("Coverage measures these files", operation="coverage_initialization", include=include, omit=omit)
+            from .imported import measured_modules
+            from .sources import is_measured
+
+            # Their module-level code ran unmeasured: the data says which they are (zero-code mode: none).
+            self._imported_before = [name for _, name in measured_modules(lambda path: is_measured(path, include, omit))]
             cov = self._new_core(include, omit)
             try:
                 cov.start()
@@ -139,9 +145,8 @@ class CoverageSession:
             core.fresh_copies = core.fresh_copies and self.config.contexts == "off"
             return core
         from .imported import lines_run_before
-        from .sources import is_measured
 
-        self._ran_before = lines_run_before(lambda path: is_measured(path, include, omit))
+        self._ran_before = lines_run_before(self._imported_before)
         # coverage.py reads the same variable; make it see the core chosen for what is measured.
         os.environ["COVERAGE_CORE"] = self.config.core
         import coverage
@@ -376,6 +381,7 @@ class CoverageSession:
             "branch": config.branch,
             "env": self.env_id,
             "seq": self._seq,
+            "imported_before": self._imported_before,
         }
 
     def _ship(self, wait: bool) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from . import keys, log
 from .config import Config
 from .datafile import DataFileError, open_data_file, relativize
+from .imported import record_imported_before
 from .outbox import Entry, Outbox
 from .sources import SourceFile, code_version, scan_config, scan_sources
 
@@ -260,6 +261,7 @@ def ship_entry(client: Any, outbox: Outbox, entry: Entry, meta: dict[str, Any] |
         prepared = os.path.join(scratch, "upload.coverage")
         shutil.copyfile(entry.data_path, prepared)
         relativize(prepared, str(meta["source_root"]))
+        record_imported_before(prepared, meta.get("imported_before"), str(meta["source_root"]))
         size = os.path.getsize(prepared)
         began = time.perf_counter()
         with open(prepared, "rb") as body:

@@ -90,9 +90,20 @@ def validate_data_file(
                 points = datafile.count_lines(connection) + sum(claim.arcs for claim in claims.files)
                 if points > MAX_MEASURED_POINTS:
                     problem = Rejection("too_many_points", f"{points} executed lines and arcs is over {MAX_MEASURED_POINTS}")
-            return problem
+        return problem or _check_imported_before(path)
     except datafile.DataFileError as exc:
         return Rejection(exc.code, exc.message)
+
+
+def _check_imported_before(path: str) -> Rejection | None:
+    """The layer's list of modules imported before measuring began, when there is one, is a bounded list of plain paths."""
+    from .imported import IMPORTED_BEFORE, parse_imported_before
+
+    try:
+        parse_imported_before(datafile.read_meta(path, (IMPORTED_BEFORE,)).get(IMPORTED_BEFORE), MAX_MEASURED_FILES)
+    except ValueError as exc:
+        return Rejection("bad_imported_before", f"the list of modules imported before measuring began is unusable: {exc}")
+    return None
 
 
 def _check_claims(claims: datafile.Claims, line_limits: Mapping[str, int]) -> Rejection | None:

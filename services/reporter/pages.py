@@ -467,6 +467,35 @@ def add_report_navigation(html_dir: str, function: str, depth: int = 5) -> None:
                 handle.write(text)
 
 
+_NOT_MEASURED_STYLE = (
+    "font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:8px 12px;padding:6px 12px;"
+    "background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;color:#1f2328"
+)
+
+
+def not_measured_note(not_measured: dict) -> str:
+    """The note on a report's index page: lines shown as missing whose execution at import was not measured, by file."""
+    files = "".join(
+        f"<li><code>{esc(entry.get('path'))}</code>: lines {esc(line_ranges(entry.get('lines') or []))}</li>"
+        for entry in not_measured.get("files") or [] if isinstance(entry, dict)
+    )
+    return f'<div id="not-measured" style="{_NOT_MEASURED_STYLE}"><p>{esc(not_measured.get("note"))}</p><ul>{files}</ul></div>'
+
+
+def add_not_measured_note(html_dir: str, not_measured: dict) -> None:
+    """Put the not-measured note at the top of coverage.py's index page (the navigation, added later, goes above it)."""
+    path = os.path.join(html_dir, "index.html")
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    note = not_measured_note(not_measured)
+    text, count = re.subn(r"(<body\b[^>]*>)", lambda m: m.group(1) + note, text, count=1)
+    if count:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
 # -- version diff ---------------------------------------------------------------------------------
 
 

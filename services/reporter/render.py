@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import mimetypes
@@ -17,8 +18,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from coverage_wrapper import datafile, keys
+from coverage_wrapper.imported import IMPORTED_BEFORE, not_measured_at_import, parse_imported_before
 from coverage_wrapper.merge import LINES_WITHOUT_BRANCHES
-from coverage_wrapper.validation import MAX_LINE_NUMBER, InvalidDataFile, Rejection, check_path, validate_data_file
+from coverage_wrapper.validation import MAX_LINE_NUMBER, MAX_MEASURED_FILES, InvalidDataFile, Rejection, check_path, validate_data_file
 from lambda_coverage.services import storage
 
 from . import pages
@@ -47,6 +49,11 @@ NOT_ANALYZED = "coverage.py could not analyze the source (it does not parse as P
 LINES_WITHOUT_BRANCHES_NOTE = (
     "Some raw files of this group measured lines only (branch coverage off): their lines count as executed, "
     "and the branches on them are counted only from the files that measured branches."
+)
+NOT_MEASURED_NOTE = (
+    "{lines} line(s) in {files} file(s) were not measured: they sit inside module-level compound statements "
+    "(if, try, for, with, match) of modules imported before measuring began (decorator mode), so whether they "
+    "ran at import is not known, and they are shown as missing. Use zero-code mode to measure init code."
 )
 EVERYTHING_OMITTED = "The [report] omit of the function's coverage.py config leaves out every measured file: the reports are empty."
 MAX_LISTED_SKIPS = 50
@@ -182,6 +189,29 @@ def _not_analyzed(data_path: str, snapshot: SourceSnapshot, reported: set[str], 
     return {path: data.lines(path) for path in skipped}
 
 
+def _not_measured(data_path: str, snapshot: SourceSnapshot, report: dict, path_prefix: str) -> dict[str, list[int]]:
+    """Per reported file, the statements shown as missing that ran unseen, or not, at an import before measuring
+    began: inside its module-level compound statements, and executed in no environment that measured them."""
+    try:
+        paths = parse_imported_before(datafile.read_meta(data_path, (IMPORTED_BEFORE,)).get(IMPORTED_BEFORE), MAX_MEASURED_FILES)
+    except ValueError:  # combined data holds only what validation let through; an odd value only loses the note
+        return {}
+    found = {}
+    for path in paths:
+        local, entry = snapshot.available.get(path), report["files"].get(path_prefix + path)
+        if local is None or entry is None:
+            continue
+        try:
+            with open(local, "rb") as handle:
+                unknown = not_measured_at_import(ast.parse(handle.read()))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        lines = sorted(unknown.intersection(entry.get("missing_lines") or ()))
+        if lines:
+            found[path_prefix + path] = lines
+    return found
+
+
 def _neutral_xml_sources(xml_path: str, root: str) -> None:
     """Cobertura's <source> would name the temporary folder; paths are relative to the source root instead."""
     with open(xml_path, encoding="utf-8") as handle:
@@ -244,6 +274,7 @@ def build_reports(
     from coverage.exceptions import NoDataError
 
     os.makedirs(out_dir, exist_ok=True)
+    not_measured: dict[str, list[int]] = {}
     html_dir = os.path.join(out_dir, HTML_DIR)
     shutil.rmtree(html_dir, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="mapped-") as scratch:
@@ -284,6 +315,7 @@ def build_reports(
             with open(os.path.join(out_dir, JSON_REPORT), encoding="utf-8") as handle:
                 report = json.load(handle)
             without_source.update(_not_analyzed(clean_path, snapshot, set(report["files"]), path_prefix))
+            not_measured = _not_measured(clean_path, snapshot, report, path_prefix)
     # Files the config omits are left out of every report, with source or without.
     without_source = {
         path: lines for path, lines in without_source.items()
@@ -302,6 +334,14 @@ def build_reports(
         summary["contexts"] = {"count": len(contexts), "labels": contexts[:MAX_LISTED_CONTEXTS]}
     if lines_without_branches:
         summary["branch_note"] = LINES_WITHOUT_BRANCHES_NOTE
+    if not_measured:
+        count = sum(len(lines) for lines in not_measured.values())
+        summary["not_measured"] = {
+            "lines": count,
+            "note": NOT_MEASURED_NOTE.format(lines=count, files=len(not_measured)),
+            "files": [{"path": path, "lines": lines} for path, lines in sorted(not_measured.items())],
+        }
+        pages.add_not_measured_note(html_dir, summary["not_measured"])
     summary["report_config"] = config.describe()
     os.makedirs(html_dir, exist_ok=True)
     if everything_omitted:
@@ -364,7 +404,9 @@ def _summary(group: Group, report: dict, has_arcs: bool, raw_files: int | None, 
 
 def compact_summary(summary: dict) -> dict:
     """The summary without per-file detail: small enough for a Step Functions payload."""
-    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries", "contexts", "report_config")}
+    compact = {k: v for k, v in summary.items() if k not in ("unavailable", "reports", "skipped_source_entries", "contexts", "report_config", "not_measured")}
+    if "not_measured" in summary:
+        compact["not_measured_lines"] = summary["not_measured"]["lines"]
     compact["unavailable_paths"] = [entry["path"] for entry in summary.get("unavailable", [])][:20]
     return compact
 
