@@ -37,6 +37,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -425,12 +426,15 @@ class MarkersCore:
         # Per dynamic context, for code running unmarked: each branch instruction and where it went.
         self._branch_sites: set[tuple[str, types.CodeType, int, int]] = set()
         self._ways: dict[tuple[str, types.CodeType, int], set[int]] = {}
-        # Marked code objects whose lines have not all run yet; those that ran them all have their events off.
-        self._pending: dict[tuple[str, types.CodeType], set[int]] = {}
-        self._quiet: list[types.CodeType] = []
-        self._watched: dict[tuple[str, types.CodeType], bool] = {}  # what watch() was given: whether it is marked
-        self._by_context: dict[str, tuple[dict[str, set[int]], set, set]] = {
-            "": (self._executed, self._sites, self._branch_sites)
+        # Per dynamic context, per marked code object: the events it has not reported yet in that context;
+        # a code object that reported them all has its events off.
+        self._pending: dict[tuple[str, types.CodeType], set[Any]] = {}
+        self._watched: dict[tuple[str, types.CodeType], None] = {}  # marked modules' code
+        # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
+        self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
+        self._code_trees: dict[types.CodeType, tuple[tuple[types.CodeType, frozenset[Any]], ...]] = {}
+        self._by_context: dict[str, tuple[dict[str, set[int]], set, set, dict]] = {
+            "": (self._executed, self._sites, self._branch_sites, self._pending)
         }
         self._ran_at_import: dict[str, set[int]] = {}
         self._unmarked: set[str] = set()
@@ -468,9 +472,7 @@ class MarkersCore:
                 # Every line of this code ran: no event is left to wait for. A jump back into a line
                 # keeps an instrumentation point that never fires, so it never gets its DISABLE;
                 # switching the code's events off removes it (and the cost of calling through it).
-                del self._pending[(code.co_filename, code)]
                 sys.monitoring.set_local_events(self._tool, code, 0)  # type: ignore[arg-type]  # _tool is set once started
-                self._quiet.append(code)
                 if self.fresh_copies:
                     try:
                         _run_fresh_copy(code, sys._getframe(1).f_globals)
@@ -525,12 +527,28 @@ class MarkersCore:
         """Turn on the events of a module's code objects: LINE for marked code; for code that runs unmarked
         (compiled before measuring began), BRANCH and PY_RESUME too."""
         self._files.add(filename)
-        self._watched[(filename, code)] = marked
+        if marked:
+            self._watched[(filename, code)] = None
+        else:
+            self._watched_unmarked.add(code)
+        self._arm(code, filename, marked)
+
+    def _arm(self, code: types.CodeType, filename: str, marked: bool) -> None:
+        """Events on for the code objects of `code` that have something left to report in this context;
+        off, then on: that also brings back the events DISABLE turned off."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
-        for nested in code_objects(code):
+        tree = self._code_trees.get(code) if marked else tuple((nested, frozenset()) for nested in code_objects(code))
+        if tree is None:  # code objects never change: what each can report is worked out once
+            tree = self._code_trees[code] = tuple((nested, frozenset(events_to_wait_for(nested))) for nested in code_objects(code))
+        for nested, waiting in tree:
+            sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
             if marked:
-                self._pending[(filename, nested)] = events_to_wait_for(nested)
+                pending = self._pending.get((filename, nested))
+                if pending is None:
+                    pending = self._pending[(filename, nested)] = set(waiting)
+                if not pending:
+                    continue  # it reported everything in this context already
             sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]  # _tool is set once started
 
     def measure_running(self, code: types.CodeType) -> None:
@@ -585,23 +603,22 @@ class MarkersCore:
     def switch_context(self, context: str) -> None:
         """Record lines under another dynamic context from now on.
 
-        Lines already recorded have their events off: a named context turns the measured code's events
-        back on (off, then on again: `restart_events` would re-instrument every code object of the
-        process), so its lines are recorded even when they ran before; the empty context (invocations
-        not sampled for contexts) only takes what runs for the first time.
+        Lines already recorded have their events off: a named context turns back on the events of the
+        measured code that has not reported all its lines in that context yet (`restart_events` would
+        re-instrument every code object of the process), so its lines are recorded even when they ran
+        before; the empty context (invocations not sampled for contexts) only takes what runs for the
+        first time.
         """
         if context == self._context:
             return
         self._context = context
-        self._executed, self._sites, self._branch_sites = self._by_context.setdefault(context, ({}, set(), set()))
+        self._executed, self._sites, self._branch_sites, self._pending = self._by_context.setdefault(context, ({}, set(), set(), {}))
         if context:
             self._ways = {}
-            self._quiet = []
-            watched, self._watched = self._watched, {}
-            for (filename, code), marked in watched.items():
-                for nested in code_objects(code):
-                    sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
-                self.watch(code, filename, marked)
+            for filename, code in list(self._watched):
+                self._arm(code, filename, True)
+            for code in list(self._watched_unmarked):
+                self._arm(code, code.co_filename, False)
 
     def after_fork_in_child(self, data_file: str) -> None:
         """A forked child keeps measuring, into its own data file: what the parent recorded so far comes
@@ -690,7 +707,7 @@ class MarkersCore:
     def arcs(self) -> dict[str, dict[str, set[tuple[int, int]]]]:
         """What was measured so far, as coverage.py arcs per dynamic context and file."""
         measured: dict[str, dict[str, set[tuple[int, int]]]] = {}
-        for context, (recorded, recorded_sites, recorded_branches) in list(self._by_context.items()):
+        for context, (recorded, recorded_sites, recorded_branches, _) in list(self._by_context.items()):
             executed = {filename: lines.copy() for filename, lines in list(recorded.items())}
             if not context:  # files measured but not run, and lines run before measuring, belong to no request
                 for filename in self._files | set(self._ran_at_import):
