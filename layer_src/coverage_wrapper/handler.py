@@ -23,17 +23,9 @@ def coverage_handler(func: Handler | None = None) -> Any:
         session = get_session()
         if not session.sampled:  # disabled by COVERAGE_ENABLED, or left out by COVERAGE_SAMPLE_RATE
             return func
+        measured_handler = functools.wraps(func)(session.measure_handler(func))
     except Exception:  # the layer never breaks the user's module import
         return func
-
-    @functools.wraps(func)
-    def measured_handler(*args: Any, **kwargs: Any) -> Any:
-        outermost = session.begin_invocation(args[0] if args else kwargs.get("event"))
-        try:
-            return func(*args, **kwargs)
-        finally:
-            session.end_invocation(outermost)
-
     measured_handler.__wrapped_by_coverage__ = True  # type: ignore[attr-defined]  # the marker against double wrapping
     return measured_handler
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from . import log
 from ._version import __version__
 from .config import Config, load_config
+from .contexts import MAX_LABELS, OTHER, label
 from .datafile import measured_points
 from .outbox import Outbox
 
@@ -30,6 +31,20 @@ _QUIET_WARNINGS = ["no-data-collected", "module-not-measured", "module-not-impor
 
 def _utc_iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _wall_clock(moment: float | None) -> float | None:
+    """A `time.monotonic()` reading as wall-clock time (an invocation reads one clock only)."""
+    return None if moment is None else time.time() - (time.monotonic() - moment)
+
+
+class _HandlerDepth(threading.local):
+    """How many decorated handlers this thread is inside: a call within another is part of it, a call from
+    another thread is an invocation of its own. A one-item list: a call reads the thread-local attribute once
+    and changes the item, which costs a third of setting the attribute twice."""
+
+    def __init__(self) -> None:
+        self.open = [0]
 
 
 def _skip_origin_stack() -> None:
@@ -54,8 +69,8 @@ class CoverageSession:
         self.data_file = self.outbox.live_path(self.env_id)
         self.errors: collections.deque[str] = collections.deque(maxlen=10)
         self.invocations = 0
-        self.first_invocation: float | None = None
-        self.last_invocation: float | None = None
+        self._first_invocation_at: float | None = None  # time.monotonic() at the end of the first invocation
+        self._last_invocation_at: float | None = None
         self.flushes = 0
         self.last_flush: dict[str, Any] | None = None
         self._coverage: Any = None
@@ -65,12 +80,14 @@ class CoverageSession:
         self._contexts_seen: set[str] = {""}
         self._measuring = False
         self._continuous = False
-        self._depth = 0
+        # Measuring across invocations with no context to switch: nothing to do before a handler runs.
+        self._plain_invocations = False
+        self._handler_depth = _HandlerDepth()
+        self._depth = 0  # CoverageContext blocks open, in any thread
         self._seq = 0
         self._points_shipped = -1
         self._invocations_shipped = 0
-        self._invocations_at_flush = 0
-        self._last_flush_at = time.monotonic()
+        self._schedule_next_flush()
         self._fallback: threading.Thread | None = None
         self._hooks_installed = False
         self._watcher_fds: tuple[int, int] | None = None
@@ -82,6 +99,16 @@ class CoverageSession:
     @property
     def active(self) -> bool:
         return self._coverage is not None
+
+    @property
+    def first_invocation(self) -> float | None:
+        """When the first invocation ended (wall-clock seconds), or None."""
+        return _wall_clock(self._first_invocation_at)
+
+    @property
+    def last_invocation(self) -> float | None:
+        """When the last invocation ended (wall-clock seconds), or None."""
+        return _wall_clock(self._last_invocation_at)
 
     def _start(self) -> bool:
         """Create and start coverage.py on first use; False when it cannot (logged, never raised)."""
@@ -117,6 +144,7 @@ class CoverageSession:
         except Exception as exc:
             self._record_error("Coverage could not start", exc)
             self.sampled = False
+            self._plain_invocations = False
             return False
         self._coverage = cov
         self._measuring = True
@@ -168,20 +196,46 @@ class CoverageSession:
         with self._lock:
             if self.sampled and self._start():
                 self._continuous = True
+                self._plain_invocations = self.config.contexts == "off"
+
+    def measure_handler(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """`handler`, counted per invocation and flushed by policy; its result and exceptions pass through.
+
+        The outermost call in a thread is an invocation. Once measuring runs and no context is switched, a
+        call costs this thread's depth and, at its end, `end_invocation`: no call before the handler runs.
+        """
+        handler_depth = self._handler_depth
+
+        def measured_handler(*args: Any, **kwargs: Any) -> Any:
+            open_calls = handler_depth.open
+            depth = open_calls[0]
+            open_calls[0] = depth + 1
+            counted = not depth and (
+                self._plain_invocations or self.begin_invocation(args[0] if args else kwargs.get("event"))
+            )
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                open_calls[0] = depth
+                if counted:
+                    self.end_invocation()
+
+        return measured_handler
 
     def begin_invocation(self, event: Any = None) -> bool:
-        """Called before a handler runs; True when this call is the outermost measured one."""
+        """Before an outermost handler call that has work to do first: start measuring on the first, switch the
+        context when COVERAGE_CONTEXTS asks. True when the invocation is measured, and so to be counted."""
         try:
+            if not self.sampled:
+                return False
             with self._lock:
-                if not self.sampled:
-                    return False
                 if not self._continuous:
                     self.start_continuous()
-                self._depth += 1
-                outermost = self._depth == 1
-                if outermost and self.config.contexts != "off" and self._coverage is not None:
+                    if not self._continuous:
+                        return False
+                if self.config.contexts != "off" and self._coverage is not None:
                     self._switch_context(event)
-                return outermost
+                return True
         except Exception as exc:
             self._record_error("Coverage could not begin an invocation", exc)
             return False
@@ -191,8 +245,6 @@ class CoverageSession:
 
         Invocations left out by COVERAGE_CONTEXTS_SAMPLE_RATE are measured under the empty context.
         """
-        from .contexts import MAX_LABELS, OTHER, label
-
         rate = self.config.contexts_sample_rate
         context = label(self.config.contexts, event) if rate >= 1.0 or random.random() < rate else ""
         if context not in self._contexts_seen:
@@ -205,16 +257,25 @@ class CoverageSession:
             self._coverage.switch_context(context)
             self._context = context
 
-    def end_invocation(self, outermost: bool) -> None:
-        """Called after a handler returned or raised; counts it and flushes by policy."""
+    def end_invocation(self) -> None:
+        """A measured invocation returned or raised: count it, and flush when the policy says so.
+
+        One clock read, for the timestamps and the deadline alike. The lock keeps counts exact across threads;
+        taken with acquire/release, which costs less than a `with` block on every invocation.
+        """
         try:
-            with self._lock:
-                if self._depth:
-                    self._depth -= 1
-                if not outermost:
-                    return
-                self._count_invocation()
-                self._flush_if_due()
+            now = time.monotonic()
+            lock = self._lock
+            lock.acquire()
+            try:
+                self.invocations = count = self.invocations + 1
+                if self._first_invocation_at is None:
+                    self._first_invocation_at = now
+                self._last_invocation_at = now
+                if count >= self._flush_at_count or now >= self._flush_deadline:
+                    self.flush(reason="policy")
+            finally:
+                lock.release()
         except Exception as exc:
             self._record_error("Coverage could not end an invocation", exc)
 
@@ -275,27 +336,16 @@ class CoverageSession:
                 if self._measuring:
                     self._coverage.stop()
                     self._measuring = False
-                self._count_invocation()
-                self._flush_if_due()
+                self.end_invocation()
         except Exception as exc:
             self._record_error("Coverage could not end a block", exc)
 
-    def _count_invocation(self) -> None:
-        now = time.time()
-        self.invocations += 1
-        if self.first_invocation is None:
-            self.first_invocation = now
-        self.last_invocation = now
-
     # -- flushing ----------------------------------------------------------------------------
 
-    def _flush_if_due(self) -> None:
-        since_flush = self.invocations - self._invocations_at_flush
-        if (
-            since_flush >= self.config.flush_invocations
-            or time.monotonic() - self._last_flush_at >= self.config.flush_seconds
-        ):
-            self.flush(reason="policy")
+    def _schedule_next_flush(self) -> None:
+        """The flush policy as the count and the moment that make the next flush due: an invocation only compares."""
+        self._flush_at_count = self.invocations + self.config.flush_invocations
+        self._flush_deadline = time.monotonic() + self.config.flush_seconds
 
     def flush(self, reason: str = "manual", final: bool = False) -> dict[str, Any]:
         """Save what was measured; when it grew, put a copy in the outbox and have it shipped."""
@@ -313,8 +363,7 @@ class CoverageSession:
                 if self._ran_before:
                     self._save_ran_before()
                 self._coverage.save()
-                self._invocations_at_flush = self.invocations
-                self._last_flush_at = time.monotonic()
+                self._schedule_next_flush()
                 points = measured_points(self.data_file, self.config.branch)
                 grew = points != self._points_shipped
                 counted = final and self.invocations > self._invocations_shipped
@@ -570,11 +619,11 @@ class CoverageSession:
             self.env_id = os.urandom(4).hex()
             self.data_file = self.outbox.live_path(self.env_id)
             self.invocations = self.flushes = self._seq = 0
-            self.first_invocation = self.last_invocation = None
+            self._first_invocation_at = self._last_invocation_at = None
             self.last_flush = None
             self._points_shipped = -1
-            self._invocations_shipped = self._invocations_at_flush = 0
-            self._last_flush_at = time.monotonic()
+            self._invocations_shipped = 0
+            self._schedule_next_flush()
             if self._watcher_fds is not None:
                 # The pipe is the parent's: its watcher would take this process's SIGTERM for its own.
                 signal.set_wakeup_fd(-1)
