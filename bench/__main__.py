@@ -445,9 +445,9 @@ def explain_missed(goals: list[tuple], runs: list[dict], package_runs: list[dict
             "*built with `lambda-coverage mark`*).")
     if any(name.startswith("RSS added") for name in missed):
         lines.append(
-            "- Memory: before its first flush the `markers` core has not imported coverage.py; the first flush imports "
-            "`coverage.sqldata`, and with it the coverage package (most of the floor's share), and keeps what resolves markers "
-            "into arcs for later flushes (the bytecode of each code object that ran a marker).")
+            "- Memory: the `markers` core never imports coverage.py (it writes the data file with sqlite3); the first flush "
+            "loads sqlite3 and keeps what resolves markers into arcs for later flushes (the bytecode of each code object that "
+            "ran a marker).")
     if any(name.startswith("Cold start added, tiny") for name in missed):
         lines.append("- Cold start, tiny handler: see section 2; the spread columns show how far apart rounds were.")
     return "\n".join(lines)
@@ -544,7 +544,7 @@ core). Each round runs a handler's configurations back to back, right after its 
 a round's process median ÷ the same round's bare process median (the median invocation: the few that
 flush by policy are not in it), and the table gives the median ratio over {plan.repeats} rounds with its
 min–max. The means column is the same ratio of per-process means, which do include the policy
-flushes (every 500 invocations; the `markers` core's first one also imports coverage.py) and every
+flushes (every 500 invocations; the `markers` core's first one also loads sqlite3) and every
 pause the shared machine inflicts. Per process {plan.invocations['cpu']} (cpu), {plan.invocations['io']} (io), {plan.invocations['tiny']} (tiny),
 {plan.invocations['powertools']} (powertools) warm invocations after the first, which is the cold one. Handlers:
 `bench/handlers.py` (cpu: a 2,000-step loop with branches plus a recursive call tree; io: a 2 ms
@@ -607,8 +607,8 @@ zip without `__pycache__`, which the interpreter compiles at every cold start; t
 with `lambda-coverage mark`* run a copy whose modules were marked at build time. **Floor** is bare +
 `import coverage` + `Coverage(branch=True).start()` after the package's import. Cold start ends with
 the first invocation; then {plan.invocations['package']} more invocations, then two flushes with new data, timed
-(the `markers` core imports coverage.py only at its first flush, which also turns the markers that
-ran into coverage.py's arcs; later flushes reuse that). {plan.package_repeats} rounds on
+(the `markers` core never imports coverage.py; its first flush loads sqlite3 and turns the markers that
+ran into coverage.py's arcs, and later flushes reuse that). {plan.package_repeats} rounds on
 Python {', '.join(sorted({r['python'] for r in package_runs}))} (the `markers` Pythons). Columns as in section 2; flush times
 are the main thread's CPU time (`time.thread_time()`), with the first flush's wall time beside it.
 
@@ -618,7 +618,7 @@ are the main thread's CPU time (`time.thread_time()`), with the first flush's wa
 
 A flush with new data (the costly case: save, count, copy into the outbox, sidecar), cpu handler,
 default configuration with the decorator, timed after the warm invocations (so after the policy's
-own flushes: the first flush of a process, which for the `markers` core imports coverage.py, is in
+own flushes: the first flush of a process, which for the `markers` core loads sqlite3, is in
 section 3). With the extension, that is all the function process does; the upload happens in the
 extension process. Without an extension (local runs), a background thread in the function process
 uploads to S3 (a moto server here, so the upload time is not AWS's) and invocations served meanwhile
