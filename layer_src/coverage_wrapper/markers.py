@@ -246,6 +246,11 @@ def events_to_wait_for(code: types.CodeType) -> set[Any]:
     }
 
 
+def _has_markers(code: types.CodeType) -> bool:
+    """Whether marking put a marker in a code object or in the code nested in it."""
+    return any(line is not None and line >= MARKER_BASE for nested in code_objects(code) for _, _, line in nested.co_lines())
+
+
 def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
     """A code object and every code object nested in it."""
     yield code
@@ -640,9 +645,11 @@ class MarkersCore:
 
         Every function object is found through the garbage collector (functions kept only by a cache, a
         dispatch table or a stack of wrappers included) and gets the marked code object of the same name
-        and first line, unless that is ambiguous (two lambdas on one line). Code that keeps running
-        unmarked (a frame already running it, an ambiguous function, a generator suspended at import)
-        has its lines measured through line events on the old code.
+        and first line, unless that is ambiguous (two lambdas on one line). A function without a marker in
+        it or in the code nested in it keeps its code, measured as marked code is: its marked copy would
+        differ in nothing, and Python 3.13 stops specializing calls to a function whose `__code__` is set.
+        Code that keeps running unmarked (a frame already running it, an ambiguous function, a generator
+        suspended at import) has its lines measured through line events on the old code.
         """
         import gc
 
@@ -665,6 +672,7 @@ class MarkersCore:
         if not replacements:
             return
         unmarked: set[types.CodeType] = set()
+        kept: set[types.CodeType] = set()
         for value in gc.get_objects():
             if type(value) is not types.FunctionType:
                 continue
@@ -674,8 +682,13 @@ class MarkersCore:
                 continue
             new = found.get((code.co_qualname, code.co_firstlineno))
             if new is not None and new.co_freevars == code.co_freevars:
+                if not _has_markers(new):
+                    kept.add(code)
+                    continue
                 value.__code__ = new
             unmarked.add(code)
+        for code in kept:
+            self.watch(code, code.co_filename)
         for code in unmarked:
             self.watch(code, code.co_filename, marked=False)
 
