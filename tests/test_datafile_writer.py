@@ -152,11 +152,29 @@ def _in_pinned(runtime: str, script: str, *args: str, cwd: Path | None = None) -
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def _coverage_command(runtime: str, work: Path, *args: str) -> None:
-    """The `coverage` command line of `runtime`'s pinned coverage.py."""
-    command = "import sys; sys.path.insert(0, sys.argv.pop(1)); from coverage.cmdline import main; sys.exit(main())"
+_COMBINE = """
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+import coverage
+cov = coverage.Coverage(data_file=sys.argv[1], config_file=False)
+cov.combine(sys.argv[2:], keep=True, strict=True)
+cov.save()
+"""
+_JSON_REPORT = """
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+import coverage
+cov = coverage.Coverage(data_file=sys.argv[1], config_file=False)
+cov.load()
+cov.json_report(outfile=sys.argv[2], show_contexts=True)
+"""
+
+
+def _coverage_api(runtime: str, work: Path, script: str, *args: str) -> None:
+    """`coverage combine` / `coverage json` through the API of `runtime`'s pinned coverage.py, as the layer ships
+    it (its command-line modules are trimmed from the layer; the API and every reporter stay whole)."""
     done = subprocess.run(
-        [str(find_interpreter(runtime)), "-I", "-c", command, str(_pinned_coverage(runtime)), *args],
+        [str(find_interpreter(runtime)), "-I", "-c", script, str(_pinned_coverage(runtime)), *args],
         capture_output=True, text=True, timeout=300, check=False, cwd=work,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -242,8 +260,8 @@ def test_coverage_combine_of_a_writer_file_with_a_coverage_py_file_is_their_unio
     run1, run2, writer = _read(runtime, work / "run1.coverage"), _read(runtime, work / "run2.coverage"), _read(runtime, work / "writer.coverage")
     assert writer == run2, "the writer's copy of a run reads as the run"
 
-    _coverage_command(runtime, work, "combine", "--keep", "-q", "--data-file=with-writer.coverage", "run1.coverage", "writer.coverage")
-    _coverage_command(runtime, work, "combine", "--keep", "-q", "--data-file=coverage-only.coverage", "run1.coverage", "run2.coverage")
+    _coverage_api(runtime, work, _COMBINE, "with-writer.coverage", "run1.coverage", "writer.coverage")
+    _coverage_api(runtime, work, _COMBINE, "coverage-only.coverage", "run1.coverage", "run2.coverage")
     combined = _read(runtime, work / "with-writer.coverage")
 
     assert combined == _read(runtime, work / "coverage-only.coverage")
@@ -259,7 +277,7 @@ def test_coverage_json_report_of_a_writer_file_equals_the_report_of_coverage_py_
     work = measured[runtime]
     reports = {}
     for name in ("writer", "run2"):
-        _coverage_command(runtime, work, "json", "--show-contexts", "-q", f"--data-file={name}.coverage", "-o", f"{name}.json")
+        _coverage_api(runtime, work, _JSON_REPORT, f"{name}.coverage", f"{name}.json")
         reports[name] = json.loads((work / f"{name}.json").read_text())
         reports[name]["meta"].pop("timestamp")
 
