@@ -66,10 +66,12 @@ class Case:
 
 @dataclass
 class Marks:
-    """What marking one module produced: each marker's branch line, and the case chains of its matches."""
+    """What marking one module produced: each marker's branch line, the case chains of its matches, and the
+    edges that need no marker, as (branch line, the line the edge is sure to reach first)."""
 
     branch_lines: list[int] = field(default_factory=list)
     matches: list[tuple[list[Case], int | None]] = field(default_factory=list)
+    implied: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, branch_line: int) -> ast.stmt:
         """A new marker statement for an edge leaving `branch_line`."""
@@ -108,16 +110,57 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _statements(case.body)
 
 
+_PLAIN = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Delete, ast.Import, ast.ImportFrom, ast.Raise, ast.Expr, ast.If)
+
+
+def _evaluated(test: ast.expr) -> bool:
+    """A test the compiler cannot fold away: it names something (`__debug__` is a constant to it)."""
+    return any(isinstance(node, ast.Name) and node.id != "__debug__" for node in ast.walk(test))
+
+
+def _entry_line(node: ast.stmt, body: list[ast.stmt]) -> int | None:
+    """The line an edge from a one-line header into `body` is sure to reach first, when nothing but that edge
+    reaches it: a one-line plain statement (or `if`) after the header's line. That line's own event then says
+    the edge was taken, and the body needs no marker, whose no-op instruction would run at every pass."""
+    if isinstance(node, ast.For):
+        header_line, header_end = node.lineno, max(node.iter.end_lineno or 0, node.target.end_lineno or 0)
+    elif isinstance(node, (ast.If, ast.While)) and _evaluated(node.test):
+        header_line, header_end = node.lineno, node.test.end_lineno or 0
+    else:
+        return None
+    first = body[0] if body else None
+    if header_end != header_line or first is None or not isinstance(first, _PLAIN):
+        return None
+    if first.lineno <= header_line or first.end_lineno != first.lineno:
+        return None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):  # compiled to nothing
+        return None
+    if isinstance(first, ast.AnnAssign) and first.value is None:
+        return None
+    if isinstance(first, ast.If) and not _evaluated(first.test):
+        return None
+    return first.lineno
+
+
 def mark(tree: ast.Module) -> Marks:
-    """Put the markers into `tree` (in place); the same tree always gets the same markers."""
+    """Put the markers into `tree` (in place); the same tree always gets the same markers.
+
+    A body whose first line only its edge reaches (an `if` body, a loop body, an `else` or `elif` written
+    in the source) gets no marker: the edge is implied by that line running. A made-up `else` always gets
+    one: the statement after the `if` or loop is reached from the body too.
+    """
     marks = Marks()
     for node in [n for n in _statements(tree.body) if isinstance(n, (*_BRANCHING, ast.Match))]:
         if isinstance(node, ast.Match):
             _mark_match(node, marks)
             continue
         line = node.iter.lineno if isinstance(node, (ast.For, ast.AsyncFor)) else node.test.lineno
-        node.body.insert(0, marks.add(line))
-        node.orelse.insert(0, marks.add(line))
+        for body in (node.body, node.orelse):
+            entry = _entry_line(node, body)
+            if entry is None:
+                body.insert(0, marks.add(line))
+            else:
+                marks.implied.append((line, entry))
     return marks
 
 
@@ -160,7 +203,7 @@ def compile_marked(source: bytes | str, filename: str) -> Marked:
 
 # A cache is used only by the layer version that wrote it, on the interpreter that wrote it, for the
 # source it was written from: anything else is marked at import, as without a cache.
-_CACHE_FORMAT = f"lambda-coverage markers {__version__}"
+_CACHE_FORMAT = f"lambda-coverage markers 2 {__version__}"
 
 
 def cache_path(source_path: str) -> str:
@@ -179,7 +222,7 @@ def write_cache(source_path: str) -> str:
     )
     payload = marshal.dumps((
         _CACHE_FORMAT, importlib.util.MAGIC_NUMBER, importlib.util.source_hash(source),
-        marked.code, tuple(marked.marks.branch_lines), matches, tuple(sorted(marked.ran_at_import)),
+        marked.code, tuple(marked.marks.branch_lines), matches, tuple(marked.marks.implied), tuple(sorted(marked.ran_at_import)),
     ))
     target = cache_path(source_path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -198,11 +241,13 @@ def load_cache(source: bytes, source_path: str) -> tuple[Marked | None, str]:
     except (OSError, ValueError, NotImplementedError):
         return None, ""  # never marked ahead: nothing to say
     try:
-        fmt, magic, digest, code, branch_lines, matches, ran = marshal.loads(payload)
+        fields = marshal.loads(payload)
+        fmt = fields[0]
     except Exception:
         return None, "unreadable"
     if fmt != _CACHE_FORMAT:
         return None, f"written by {fmt!r}, not {_CACHE_FORMAT!r}"
+    _, magic, digest, code, branch_lines, matches, implied, ran = fields
     if magic != importlib.util.MAGIC_NUMBER:
         return None, "written by another Python version"
     if digest != importlib.util.source_hash(source):
@@ -211,6 +256,7 @@ def load_cache(source: bytes, source_path: str) -> tuple[Marked | None, str]:
     marks = Marks(
         list(branch_lines),
         [([Case(first, range(start, stop), body) for first, start, stop, body in chain], no_match) for chain, no_match in matches],
+        [tuple(edge) for edge in implied],
     )
     return Marked(code, marks, frozenset(ran)), ""
 
@@ -438,8 +484,11 @@ class MarkersCore:
         # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
         self._code_trees: dict[types.CodeType, tuple[tuple[types.CodeType, frozenset[Any]], ...]] = {}
-        self._by_context: dict[str, tuple[dict[str, set[int]], set, set, dict]] = {
-            "": (self._executed, self._sites, self._branch_sites, self._pending)
+        # Per dynamic context: lines a generator suspended before measuring resumed on. They ran, but not
+        # by an edge measured here, so no edge is inferred from them.
+        self._resumed: dict[str, set[int]] = {}
+        self._by_context: dict[str, tuple[dict[str, set[int]], set, set, dict, dict[str, set[int]]]] = {
+            "": (self._executed, self._sites, self._branch_sites, self._pending, self._resumed)
         }
         self._ran_at_import: dict[str, set[int]] = {}
         self._unmarked: set[str] = set()
@@ -525,7 +574,7 @@ class MarkersCore:
         """Unmarked code only: a generator suspended before measuring began resumes on a line that ran."""
         if not self._measuring:
             return None
-        self._executed.setdefault(code.co_filename, set()).add(sys._getframe(1).f_lineno)
+        self._resumed.setdefault(code.co_filename, set()).add(sys._getframe(1).f_lineno)
         return sys.monitoring.DISABLE
 
     def watch(self, code: types.CodeType, filename: str, marked: bool = True) -> None:
@@ -617,7 +666,9 @@ class MarkersCore:
         if context == self._context:
             return
         self._context = context
-        self._executed, self._sites, self._branch_sites, self._pending = self._by_context.setdefault(context, ({}, set(), set(), {}))
+        self._executed, self._sites, self._branch_sites, self._pending, self._resumed = self._by_context.setdefault(
+            context, ({}, set(), set(), {}, {})
+        )
         if context:
             self._ways = {}
             for filename, code in list(self._watched):
@@ -700,12 +751,15 @@ class MarkersCore:
             bytecode = self._bytecode[code] = Bytecode(code)
         return bytecode
 
-    def _arcs_of(self, filename: str, executed: set[int], sites: Iterable[tuple], branches: Iterable[tuple]) -> set[tuple[int, int]]:
+    def _arcs_of(
+        self, filename: str, executed: set[int], entered: set[int], sites: Iterable[tuple], branches: Iterable[tuple]
+    ) -> set[tuple[int, int]]:
         """coverage.py arcs for what one file ran: lines as self-arcs, markers and branch events as the arcs
-        of their edges."""
+        of their edges, and the edges implied by the lines that line events reported (`entered`)."""
         found = {(line, line) for line in executed if line < MARKER_BASE}
         marks = self._marks.get(filename)
         if marks is not None:
+            found.update(edge for edge in marks.implied if edge[1] in entered)
             for _, code, offset, marker in sites:
                 branch = marks.branch_lines[marker - MARKER_BASE]
                 found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
@@ -720,8 +774,11 @@ class MarkersCore:
     def arcs(self) -> dict[str, dict[str, set[tuple[int, int]]]]:
         """What was measured so far, as coverage.py arcs per dynamic context and file."""
         measured: dict[str, dict[str, set[tuple[int, int]]]] = {}
-        for context, (recorded, recorded_sites, recorded_branches, _) in list(self._by_context.items()):
-            executed = {filename: lines.copy() for filename, lines in list(recorded.items())}
+        for context, (recorded, recorded_sites, recorded_branches, _, resumed) in list(self._by_context.items()):
+            entered = {filename: lines.copy() for filename, lines in list(recorded.items())}
+            executed = {filename: lines.copy() for filename, lines in entered.items()}
+            for filename, lines in list(resumed.items()):
+                executed.setdefault(filename, set()).update(lines)
             if not context:  # files measured but not run, and lines run before measuring, belong to no request
                 for filename in self._files | set(self._ran_at_import):
                     executed[filename] = executed.get(filename, set()) | self._ran_at_import.get(filename, set())
@@ -733,7 +790,7 @@ class MarkersCore:
                 branches.setdefault(site[0], []).append(site)
                 executed.setdefault(site[0], set())
             measured[context] = {
-                filename: self._arcs_of(filename, lines, sites.get(filename, ()), branches.get(filename, ()))
+                filename: self._arcs_of(filename, lines, entered.get(filename, set()), sites.get(filename, ()), branches.get(filename, ()))
                 for filename, lines in executed.items()
             }
         if self._fallback is not None:
