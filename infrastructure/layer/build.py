@@ -41,7 +41,7 @@ from .layout import (
     c_tracer,
     current_zips,
     layer_version,
-    package_sources,
+    package_bytecode_sources,
     site_packages,
     zip_name,
 )
@@ -93,7 +93,6 @@ def build(
     given = {runtime: None for runtime in SLIM_SOURCE_RUNTIMES} | dict(interpreters or {})
     chosen = {runtime: given[runtime] if runtime in given else find_interpreter(runtime) for runtime in RUNTIMES}
     result = BuildResult(version, without_bytecode=[r for r in RUNTIMES if chosen[r] is None])
-    sources = package_sources()
     with tempfile.TemporaryDirectory(prefix="layer-build-") as scratch:
         trees = {arch.name: Path(scratch) / arch.name for arch in arches}
         records: dict[tuple[str, str], str] = {}
@@ -111,7 +110,7 @@ def build(
                 for tree in trees.values():
                     slim_tree(tree / site_packages(runtime))
                 return
-            jobs = [job for tree in trees.values() for job in package_jobs(tree, runtime, sources)]
+            jobs = [job for tree in trees.values() for job in package_jobs(tree, runtime, package_bytecode_sources(runtime))]
             coverage_jobs = [job for tree in trees.values() for job in sourceless_jobs(tree, runtime)]
             compile_bytecode(interpreter, runtime, jobs + coverage_jobs)
             for job in coverage_jobs:

@@ -97,6 +97,16 @@ def package_sources() -> list[str]:
     )
 
 
+# Modules only some runtimes run: their bytecode ships for those runtimes alone (another runtime would compile
+# one from its source, were it ever imported there). The markers core measures on 3.12 and 3.13 only.
+BYTECODE_RUNTIMES = {"python/coverage_wrapper/markers.py": ("3.12", "3.13")}
+
+
+def package_bytecode_sources(runtime: str) -> list[str]:
+    """The `coverage_wrapper` modules whose bytecode the zip holds for `runtime`."""
+    return [source for source in package_sources() if runtime in BYTECODE_RUNTIMES.get(source, (runtime,))]
+
+
 def package_pyc(source: str, runtime: str) -> str:
     """Where a `coverage_wrapper` module's pyc for `runtime` sits: `__pycache__/{name}.cpython-3X.pyc` beside it."""
     directory, _, filename = source.rpartition("/")

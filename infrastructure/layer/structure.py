@@ -18,6 +18,7 @@ from .layout import (
     Architecture,
     c_tracer,
     package_pyc,
+    package_bytecode_sources,
     package_sources,
     site_packages,
 )
@@ -87,7 +88,7 @@ def _check_manifest_and_files(archive: zipfile.ZipFile, infos: dict[str, zipfile
         if label not in runtimes or label not in manifest.get("compatible_runtimes", []):
             problems.append(f"{MANIFEST_NAME}: {label} is not listed")
             continue
-        problems += _check_runtime_files(archive, infos, runtime, runtimes[label], arch, expected_package)
+        problems += _check_runtime_files(archive, infos, runtime, runtimes[label], arch)
     return problems
 
 
@@ -97,7 +98,6 @@ def _check_runtime_files(
     runtime: str,
     entry: dict,
     arch: Architecture,
-    package_modules: list[str],
 ) -> list[str]:
     problems: list[str] = []
     site = site_packages(runtime)
@@ -119,7 +119,7 @@ def _check_runtime_files(
     if entry.get("coverage_modules") == "source":
         problems += _check_sources(archive, infos, runtime, site)
     if entry.get("bytecode"):
-        pycs = [package_pyc(source, runtime) for source in package_modules]
+        pycs = [package_pyc(source, runtime) for source in package_bytecode_sources(runtime)]
         pycs += sorted(n for n in infos if n.startswith(f"{site}/") and n.endswith(".pyc"))
         for pyc in pycs:
             if pyc not in infos:
