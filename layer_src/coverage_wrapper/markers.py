@@ -587,15 +587,18 @@ class MarkersCore:
             self._watched_unmarked.add(code)
         self._arm(code, filename, marked)
 
-    def _arm(self, code: types.CodeType, filename: str, marked: bool) -> None:
+    def _arm(self, code: types.CodeType, filename: str, marked: bool, switching: bool = False) -> None:
         """Events on for the code objects of `code` that have something left to report in this context;
-        off, then on: that also brings back the events DISABLE turned off."""
+        off, then on: that also brings back the events DISABLE turned off. A switch of context leaves a
+        module's own code alone: it ran at its import and runs no more."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
         tree = self._code_trees.get(code) if marked else tuple((nested, frozenset()) for nested in code_objects(code))
         if tree is None:  # code objects never change: what each can report is worked out once
             tree = self._code_trees[code] = tuple((nested, frozenset(events_to_wait_for(nested))) for nested in code_objects(code))
         for nested, waiting in tree:
+            if switching and nested.co_name == "<module>":
+                continue
             sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
             if marked:
                 pending = self._pending.get((filename, nested))
@@ -672,7 +675,7 @@ class MarkersCore:
         if context:
             self._ways = {}
             for filename, code in list(self._watched):
-                self._arm(code, filename, True)
+                self._arm(code, filename, True, switching=True)
             for code in list(self._watched_unmarked):
                 self._arm(code, code.co_filename, False)
 
