@@ -10,12 +10,13 @@ import pytest
 
 from coverage_wrapper import datafile, keys
 from fixtures.version_diff.publish import FUNCTION as SHOP, publish_sources as publish_shop_sources
-from lambda_coverage.services.combiner import CombineRequest, Group, commit, merge_batch, plan
+from lambda_coverage.services.combiner import CombineRequest, plan
 from lambda_coverage.services.combiner.since_deploy import data_key, manifest_key
 from lambda_coverage.services.reporter import refresh_dashboard
 from lambda_coverage.services.reporter.since_deploy import render_version
 from lambda_coverage.services.settings import PipelineSettings
 from pipeline_corpus import DATE, coverage_combine, measured_content, measured_run
+from test_combiner import _run_combine
 
 PREFIX = "coverage/"
 TODAY = datetime.strptime(DATE, "%Y-%m-%d").replace(tzinfo=timezone.utc)
@@ -57,15 +58,6 @@ def _upload(s3, bucket: str, runs, date: str) -> list[str]:
     return uploaded
 
 
-def _combine(s3, settings, request: dict) -> list[dict]:
-    """The combine state machine's steps for each planned group: merge its batches, commit."""
-    planned = plan(s3, settings, CombineRequest.parse(request))
-    commits = []
-    for group in planned["groups"]:
-        for index in group["batches"]:
-            merge_batch(s3, settings, Group.from_dict(group), group["token"], index, group["rebuild"])
-        commits.append(commit(s3, settings, Group.from_dict(group), group["token"], group["rebuild"]))
-    return commits
 
 
 def _since_deploy(s3, bucket: str, tmp_path, version: str = "v1") -> tuple[dict, dict]:
@@ -79,7 +71,7 @@ def test_since_deploy_is_the_union_of_the_day_groups_in_any_order_and_survives_r
     settings = _settings(bucket)
     for date in (DATES[2], DATES[0], DATES[1]):  # days combined out of order
         _upload(s3, bucket, runs, date)
-        commits = _combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": date})
+        commits = _run_combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": date})
         assert all(c["since_deploy_changed"] and c["report"] for c in commits)
     v1_runs = [path for _, version, _, _, _, path in runs if version == "v1"]
 
@@ -94,7 +86,7 @@ def test_since_deploy_is_the_union_of_the_day_groups_in_any_order_and_survives_r
     assert (manifest["invocations"], manifest["environments"]) == (77, 4)
 
     # A day combined again (a rebuild: same files) changes nothing.
-    again = _combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[1], "version": "v1"})
+    again = _run_combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[1], "version": "v1"})
     assert again[0]["changed"] is True
     assert _since_deploy(s3, bucket, tmp_path)[0] == data
 
@@ -170,7 +162,7 @@ def test_the_report_step_renders_since_deploy_reports_when_their_data_changed(ru
 
     settings = _settings(bucket)
     _upload(s3, bucket, runs, DATES[0])
-    _combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[0]})
+    _run_combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[0]})
     monkeypatch.setenv("COVERAGE_S3_BUCKET", bucket)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
@@ -183,7 +175,7 @@ def test_the_report_step_renders_since_deploy_reports_when_their_data_changed(ru
     assert s3.list_objects_v2(Bucket=bucket, Prefix=base + "never-executed.html")["KeyCount"] == 0
 
     _upload(s3, bucket, runs, DATES[1])
-    _combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[1]})
+    _run_combine(s3, settings, {"mode": "rebuild", "function": "orders", "date": DATES[1]})
     report_handler({"function": "orders", "date": DATES[1], "version": "v1"}, None)  # the version grew: rendered again
     assert json.loads(s3.get_object(Bucket=bucket, Key=base + "summary.json")["Body"].read())["days"] == 2
     s3.head_object(Bucket=bucket, Key=base + "never-executed.html")
