@@ -44,7 +44,7 @@ from typing import Any
 
 from . import log
 from ._version import __version__
-from .imported import measured_modules, ran_at_import
+from .imported import ran_at_import
 from .sources import is_measured
 
 MARKER_BASE = 1 << 30
@@ -461,10 +461,11 @@ class _Finder:
 class MarkersCore:
     """Measures the files coverage.py's `include`/`omit` select; `save` writes coverage.py arc data."""
 
-    def __init__(self, data_file: str, include: list[str], omit: list[str]) -> None:
+    def __init__(self, data_file: str, include: list[str], omit: list[str], imported_before: Iterable[str] = ()) -> None:
         self.data_file = data_file
         self.include = include
         self.omit = omit
+        self.imported_before = list(imported_before)  # measured modules whose import finished before measuring began
         self.measuring_imports = False
         self._measuring = False
         self._files: set[str] = set()
@@ -708,7 +709,7 @@ class MarkersCore:
         import gc
 
         replacements: dict[str, dict[tuple[str, int], types.CodeType | None]] = {}
-        for _, filename in measured_modules(self.wants):
+        for filename in self.imported_before:
             try:
                 with open(filename, "rb") as handle:
                     source = handle.read()

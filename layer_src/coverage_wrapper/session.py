@@ -169,7 +169,7 @@ class CoverageSession:
         if self.config.core == "markers":
             from .markers import MarkersCore
 
-            core = MarkersCore(self.data_file, include, omit)
+            core = MarkersCore(self.data_file, include, omit, self._imported_before)
             core.fresh_copies = core.fresh_copies and self.config.contexts == "off"
             return core
         from .imported import lines_run_before
