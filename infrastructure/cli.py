@@ -468,10 +468,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 _MARK_IN_CHILD = """
 import json, sys
-from coverage_wrapper.markers import mark_tree
 if sys.version_info[:2] not in ((3, 12), (3, 13)):
     print(json.dumps({"python": "%d.%d" % sys.version_info[:2]}))
     raise SystemExit(0)
+from coverage_wrapper.markers import mark_tree
 split = lambda text: [p.strip() for p in text.split(",") if p.strip()]
 marked, failed = mark_tree(sys.argv[1], split(sys.argv[2]), split(sys.argv[3]))
 print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "marked": marked, "failed": failed}))

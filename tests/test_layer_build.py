@@ -117,8 +117,9 @@ def test_shared_package_scripts_and_bytecode_for_every_local_runtime(built):
         assert f"python/coverage_wrapper/boot/__pycache__/sitecustomize.cpython-{tag}.pyc" in infos
         assert manifest["runtimes"][f"python{runtime}"]["bytecode"] is True
         # the markers core's bytecode only where it measures; elsewhere its source is all there is
-        markers_pyc = f"python/coverage_wrapper/__pycache__/markers.cpython-{tag}.pyc"
-        assert (markers_pyc in infos) == (runtime in ("3.12", "3.13")), markers_pyc
+        for module in ("markers", "marking"):
+            markers_pyc = f"python/coverage_wrapper/__pycache__/{module}.cpython-{tag}.pyc"
+            assert (markers_pyc in infos) == (runtime in ("3.12", "3.13")), markers_pyc
     # unchecked-hash pycs: no mtime inside, nothing to re-validate against a read-only /opt
     assert {header[4:8] for header in pyc_headers.values()} == {b"\x01\x00\x00\x00"}
     # the package's bytecode leaves its docstrings out (its sources beside it keep them)

@@ -99,7 +99,10 @@ def package_sources() -> list[str]:
 
 # Modules only some runtimes run: their bytecode ships for those runtimes alone (another runtime would compile
 # one from its source, were it ever imported there). The markers core measures on 3.12 and 3.13 only.
-BYTECODE_RUNTIMES = {"python/coverage_wrapper/markers.py": ("3.12", "3.13")}
+BYTECODE_RUNTIMES = {
+    "python/coverage_wrapper/markers.py": ("3.12", "3.13"),
+    "python/coverage_wrapper/marking.py": ("3.12", "3.13"),
+}
 
 
 def package_bytecode_sources(runtime: str) -> list[str]:

@@ -1,28 +1,29 @@
 """The `markers` core: branch coverage on Python 3.12 and 3.13 at the cost of line coverage.
 
-At import, a measured module's syntax tree gets a no-op statement (a marker) at the start of every
-if/while/for body and `else` (an `else` is made where there is none) and of every `case` body, plus
-a catch-all `case` after a match without one. A marker's line number, from `MARKER_BASE` up, names its
-edge. `sys.monitoring` LINE events record each real line and each marker once and return DISABLE, so
-a warm invocation runs no callback at all; before 3.14 BRANCH events cannot be silenced one direction
-at a time (CPython issue 122548).
+At import, the bytecode of a measured module (its pyc, or its source compiled, as without the layer)
+gets a no-op instruction (a marker) on each way out of each branch (`marking.mark_code`). A marker's
+line number, from `MARKER_BASE` up, names it. `sys.monitoring` LINE events record each real line and
+each marker once and return DISABLE, so a warm invocation runs no callback at all; before 3.14 BRANCH
+events cannot be silenced one direction at a time (CPython issue 122548).
 
 At save, each marker that ran becomes the arc coverage.py's C tracer would have recorded: the
 marker's LINE event carries the offset of the instruction it fired at, and following the bytecode
 from there to the first instruction of another line (through jumps, into exception handlers, out
-through returns as `-firstline`) gives the edge's destination in the very copy of the code that
-ran (a `finally` body is compiled more than once). A `case` that failed is known from the next
-`case` having been tried. Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting
-reads as executed lines. The data file is ordinary coverage.py data.
+through returns as `-firstline`, up to the next branch, whose own markers speak for it) gives the
+edge's destination in the very copy of the code that ran (a `finally` body is compiled more than
+once). Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting reads as executed lines.
+The data file is ordinary coverage.py data.
 
-Code compiled before measuring began (decorator mode, a frame already running when a
-`CoverageContext` block starts, a generator suspended at import) runs unmarked: its lines come from
-LINE and PY_RESUME events, its branches from BRANCH events, each branch instruction silenced once it
-has gone both ways.
+Decorator mode measures from the first invocation: each function of a module imported before then
+gets its code marked the same way (no source is read). Code that keeps running unmarked (a frame
+already running when a `CoverageContext` block starts, a generator suspended at import) has its
+lines from LINE and PY_RESUME events and its branches from BRANCH events, each branch instruction
+silenced once it has gone both ways.
 
-Marking costs a parse and a compile of each measured module at import. `lambda-coverage mark` does it
-ahead, when the deployment package is built: each module's marked code goes beside its bytecode in
-`__pycache__`, checked against the source's hash and this layer's version, and loads as fast as a pyc.
+`lambda-coverage mark` marks ahead, when the deployment package is built: each module's marked code
+goes beside its bytecode in `__pycache__`, checked against the source's hash and this layer's
+version, with the lines its import is sure to have run (decorator mode reports them; without the
+file, they take a parse of the module at the first save).
 """
 
 from __future__ import annotations
@@ -39,171 +40,32 @@ import threading
 import types
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import log
 from ._version import __version__
 from .imported import ran_at_import
+from .marking import MARKER_BASE, Marks, mark_code
 from .sources import is_measured
 
-MARKER_BASE = 1 << 30
-_BRANCHING = (ast.If, ast.While, ast.For, ast.AsyncFor)
 TOOL_NAME = "lambda-coverage"
-
-
-# -- marking -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Case:
-    """One `case` of a match: the lines that run when its pattern is tried, and its body's marker."""
-
-    first_line: int
-    lines: range
-    body_marker: int
-
-
-@dataclass
-class Marks:
-    """What marking one module produced: each marker's branch line, the case chains of its matches, and the
-    edges that need no marker, as (branch line, the line the edge is sure to reach first)."""
-
-    branch_lines: list[int] = field(default_factory=list)
-    matches: list[tuple[list[Case], int | None]] = field(default_factory=list)
-    implied: list[tuple[int, int]] = field(default_factory=list)
-
-    def add(self, branch_line: int) -> ast.stmt:
-        """A new marker statement for an edge leaving `branch_line`."""
-        line = MARKER_BASE + len(self.branch_lines)
-        self.branch_lines.append(branch_line)
-        marker = ast.Expr(value=ast.Constant(value=None))
-        for node in (marker, marker.value):
-            node.lineno = node.end_lineno = line
-            node.col_offset, node.end_col_offset = 0, 4
-        return marker
-
-
-def _irrefutable(case: ast.match_case) -> bool:
-    def pattern_irrefutable(pattern: ast.pattern) -> bool:
-        if isinstance(pattern, ast.MatchAs):
-            return pattern.pattern is None or pattern_irrefutable(pattern.pattern)
-        if isinstance(pattern, ast.MatchOr):
-            return any(pattern_irrefutable(p) for p in pattern.patterns)
-        return False
-
-    return case.guard is None and pattern_irrefutable(case.pattern)
-
-
-def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement in a body, nested ones included. Branches are statements: expressions are never
-    visited, which makes this several times faster than `ast.walk` over a whole module."""
-    for node in body:
-        yield node
-        for field_name in ("body", "orelse", "finalbody"):
-            nested = getattr(node, field_name, None)
-            if isinstance(nested, list):
-                yield from _statements(nested)
-        for clause in getattr(node, "handlers", ()):
-            yield from _statements(clause.body)
-        for case in getattr(node, "cases", ()):
-            yield from _statements(case.body)
-
-
-_PLAIN = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Delete, ast.Import, ast.ImportFrom, ast.Raise, ast.Expr, ast.If)
-
-
-def _evaluated(test: ast.expr) -> bool:
-    """A test the compiler cannot fold away: it names something (`__debug__` is a constant to it)."""
-    return any(isinstance(node, ast.Name) and node.id != "__debug__" for node in ast.walk(test))
-
-
-def _entry_line(node: ast.stmt, body: list[ast.stmt]) -> int | None:
-    """The line an edge from a one-line header into `body` is sure to reach first, when nothing but that edge
-    reaches it: a one-line plain statement (or `if`) after the header's line. That line's own event then says
-    the edge was taken, and the body needs no marker, whose no-op instruction would run at every pass."""
-    if isinstance(node, ast.For):
-        header_line, header_end = node.lineno, max(node.iter.end_lineno or 0, node.target.end_lineno or 0)
-    elif isinstance(node, (ast.If, ast.While)) and _evaluated(node.test):
-        header_line, header_end = node.lineno, node.test.end_lineno or 0
-    else:
-        return None
-    first = body[0] if body else None
-    if header_end != header_line or first is None or not isinstance(first, _PLAIN):
-        return None
-    if first.lineno <= header_line or first.end_lineno != first.lineno:
-        return None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):  # compiled to nothing
-        return None
-    if isinstance(first, ast.AnnAssign) and first.value is None:
-        return None
-    if isinstance(first, ast.If) and not _evaluated(first.test):
-        return None
-    return first.lineno
-
-
-def mark(tree: ast.Module) -> Marks:
-    """Put the markers into `tree` (in place); the same tree always gets the same markers.
-
-    A body whose first line only its edge reaches (an `if` body, a loop body, an `else` or `elif` written
-    in the source) gets no marker: the edge is implied by that line running. A made-up `else` always gets
-    one: the statement after the `if` or loop is reached from the body too.
-    """
-    marks = Marks()
-    for node in [n for n in _statements(tree.body) if isinstance(n, (*_BRANCHING, ast.Match))]:
-        if isinstance(node, ast.Match):
-            _mark_match(node, marks)
-            continue
-        line = node.iter.lineno if isinstance(node, (ast.For, ast.AsyncFor)) else node.test.lineno
-        for body in (node.body, node.orelse):
-            entry = _entry_line(node, body)
-            if entry is None:
-                body.insert(0, marks.add(line))
-            else:
-                marks.implied.append((line, entry))
-    return marks
-
-
-def _mark_match(node: ast.Match, marks: Marks) -> None:
-    chain = []
-    for case in node.cases:
-        end = max(case.pattern.end_lineno or case.pattern.lineno, (case.guard.end_lineno or case.guard.lineno) if case.guard else 0)
-        marker = marks.add(case.pattern.lineno)
-        case.body.insert(0, marker)
-        chain.append(Case(case.pattern.lineno, range(case.pattern.lineno, end + 1), marker.lineno))
-    no_match = None
-    if not _irrefutable(node.cases[-1]):
-        marker = marks.add(node.cases[-1].pattern.lineno)
-        wildcard = ast.MatchAs(pattern=None, name=None)
-        wildcard.lineno = wildcard.end_lineno = marker.lineno
-        wildcard.col_offset, wildcard.end_col_offset = 0, 1
-        node.cases.append(ast.match_case(pattern=wildcard, guard=None, body=[marker]))
-        no_match = marker.lineno
-    marks.matches.append((chain, no_match))
 
 
 @dataclass(frozen=True)
 class Marked:
-    """A measured module's marked code, its markers, and the lines sure to have run once its import finished."""
+    """A measured module's marked code and its markers, and, when known, the lines its import is sure to have run."""
 
     code: types.CodeType
     marks: Marks
-    ran_at_import: frozenset[int]
-
-
-def compile_marked(source: bytes | str, filename: str) -> Marked:
-    tree = ast.parse(source, filename)
-    marks = mark(tree)
-    # Markers go inside compound statements only, so the marked tree's top level is the source's.
-    ran = frozenset(ran_at_import(tree))
-    return Marked(compile(tree, filename, "exec", dont_inherit=True), marks, ran)
+    ran_at_import: frozenset[int] | None = None
 
 
 # -- marked code built ahead of time ---------------------------------------------------------
 
 # A cache is used only by the layer version that wrote it, on the interpreter that wrote it, for the
 # source it was written from: anything else is marked at import, as without a cache.
-_CACHE_FORMAT = f"lambda-coverage markers 2 {__version__}"
+_CACHE_FORMAT = f"lambda-coverage markers 3 {__version__}"
 
 
 def cache_path(source_path: str) -> str:
@@ -215,14 +77,12 @@ def write_cache(source_path: str) -> str:
     """Mark a module ahead of time; the cache file written."""
     with open(source_path, "rb") as handle:
         source = handle.read()
-    marked = compile_marked(source, source_path)
-    matches = tuple(
-        (tuple((c.first_line, c.lines.start, c.lines.stop, c.body_marker) for c in chain), no_match)
-        for chain, no_match in marked.marks.matches
-    )
+    tree = ast.parse(source, source_path)
+    marks = Marks()
+    code = mark_code(compile(tree, source_path, "exec", dont_inherit=True), marks)
     payload = marshal.dumps((
         _CACHE_FORMAT, importlib.util.MAGIC_NUMBER, importlib.util.source_hash(source),
-        marked.code, tuple(marked.marks.branch_lines), matches, tuple(marked.marks.implied), tuple(sorted(marked.ran_at_import)),
+        code, tuple(marks.branch_lines), tuple(sorted(ran_at_import(tree))),
     ))
     target = cache_path(source_path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -233,8 +93,8 @@ def write_cache(source_path: str) -> str:
     return target
 
 
-def load_cache(source: bytes, source_path: str) -> tuple[Marked | None, str]:
-    """The marked code `lambda-coverage mark` left for this source, or None and why there is none usable."""
+def load_cache(source_path: str) -> tuple[Marked | None, str]:
+    """The marked code `lambda-coverage mark` left for this module, or None and why there is none usable."""
     try:
         with open(cache_path(source_path), "rb") as handle:
             payload = handle.read()
@@ -247,18 +107,18 @@ def load_cache(source: bytes, source_path: str) -> tuple[Marked | None, str]:
         return None, "unreadable"
     if fmt != _CACHE_FORMAT:
         return None, f"written by {fmt!r}, not {_CACHE_FORMAT!r}"
-    _, magic, digest, code, branch_lines, matches, implied, ran = fields
+    _, magic, digest, code, branch_lines, ran = fields
     if magic != importlib.util.MAGIC_NUMBER:
         return None, "written by another Python version"
+    try:
+        with open(source_path, "rb") as handle:
+            source = handle.read()
+    except OSError as exc:
+        return None, f"the source cannot be read: {exc}"
     if digest != importlib.util.source_hash(source):
         return None, "the source changed since it was marked"
     _imp._fix_co_filename(code, source_path)  # type: ignore[attr-defined]  # as importlib does for a pyc: the path is where it runs now
-    marks = Marks(
-        list(branch_lines),
-        [([Case(first, range(start, stop), body) for first, start, stop, body in chain], no_match) for chain, no_match in matches],
-        [tuple(edge) for edge in implied],
-    )
-    return Marked(code, marks, frozenset(ran)), ""
+    return Marked(code, Marks(list(branch_lines)), frozenset(ran)), ""
 
 
 def mark_tree(root: str, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
@@ -311,6 +171,8 @@ _EXITS = frozenset({"RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE"})
 _RAISES = frozenset({"RAISE_VARARGS", "RERAISE"})
 _ALWAYS_JUMPS = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP", "JUMP_NO_INTERRUPT"})
 _JUMPS = frozenset(dis.opname[op] for op in (*dis.hasjrel, *dis.hasjabs))
+_UNPACKS = frozenset({"UNPACK_SEQUENCE", "UNPACK_EX"})
+_BRANCHES = frozenset({"POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE", "FOR_ITER"})
 
 
 class Bytecode:
@@ -336,8 +198,16 @@ class Bytecode:
 
     def next_lines(self, offset: int, branch_line: int) -> set[int]:
         """The lines a line tracer sees next after `branch_line`, running on from `offset`; a function exit
-        is `-firstline`, as coverage.py records it."""
+        is `-firstline`, as coverage.py records it. A branch met on the way (its conditional jump, or a
+        marker) ends the search: which way it went, its own marker or BRANCH event says."""
         found: set[int] = set()
+        start_line = self.line_of.get(offset)
+        # A loop's target split over lines (`for (index,\n value) in ...`) is part of its header: coverage.py
+        # reports the edge to the line after it.
+        first = last = branch_line
+        target = self.instructions.get(self.following.get(offset, -1) if start_line and start_line >= MARKER_BASE else offset)
+        if target is not None and target.opname in _UNPACKS and target.positions and target.positions.lineno is not None:
+            first, last = min(first, target.positions.lineno), max(last, target.positions.end_lineno or last)
         todo, seen = [offset], set()
         while todo:
             position = todo.pop()
@@ -345,10 +215,14 @@ class Bytecode:
                 continue
             seen.add(position)
             line = self.line_of.get(position)
-            if line is not None and line != branch_line and line < MARKER_BASE:
+            if line is not None and line >= MARKER_BASE and line != start_line:
+                continue
+            if line is not None and line < MARKER_BASE and not first <= line <= last:
                 found.add(line)
                 continue
             name = self.instructions[position].opname
+            if name in _BRANCHES and position != offset:
+                continue
             if name in _EXITS or name in _RAISES:
                 handler = self._handler(position) if name in _RAISES else None
                 if handler is None:
@@ -364,18 +238,6 @@ class Bytecode:
             if following is not None:
                 todo.append(following)
         return found
-
-
-def case_arcs(marks: Marks, executed: set[int]) -> set[tuple[int, int]]:
-    """A `case` that failed leads to the next one; it failed when the next was tried at all."""
-    arcs = set()
-    for chain, no_match in marks.matches:
-        tried_later = no_match in executed if no_match is not None else False
-        for earlier, later in reversed(list(zip(chain, chain[1:]))):
-            tried_later = tried_later or later.body_marker in executed or any(line in executed for line in later.lines)
-            if tried_later:
-                arcs.add((earlier.first_line, later.first_line))
-    return arcs
 
 
 # -- the core ------------------------------------------------------------------------------
@@ -422,17 +284,22 @@ def _marking_get_code(loader: Any, fullname: str) -> types.CodeType | None:
     """SourceFileLoader.get_code while the markers core measures: measured modules run marked.
 
     Installed on the class, so modules loaded by path (`spec_from_file_location`), reloaded, or found by
-    any finder are marked alike. Anything unexpected, the user's syntax errors included, goes through the
-    original, which answers exactly as without the layer.
+    any finder are marked alike. The code comes from the original (the pyc, or the source compiled), which
+    answers exactly as without the layer, the user's syntax errors included; a module that cannot be marked
+    runs it as it is, measured by the C tracer.
     """
+    code = _source_get_code(loader, fullname)
     core = _active
+    if core is None or not core.measuring_imports or code is None:
+        return code
+    path = code.co_filename
     try:
-        path = loader.get_filename(fullname)
-        if core is None or not core.measuring_imports or not path.endswith(".py") or not core.wants(path):
-            return _source_get_code(loader, fullname)
-        return core.load_module(loader.get_data(path), path).code
-    except Exception:
-        return _source_get_code(loader, fullname)
+        if not path.endswith(".py") or not core.wants(path):
+            return code
+        return core.load_module(code, path)
+    except Exception as exc:  # never stop an import over its measurement
+        core.cannot_mark(path, f"{type(exc).__name__}: {exc}")
+        return code
 
 
 class _Finder:
@@ -538,19 +405,25 @@ class MarkersCore:
     def wants(self, filename: str) -> bool:
         return is_measured(filename, self.include, self.omit)
 
-    def load_module(self, source: bytes, filename: str) -> Marked:
+    def load_module(self, code: types.CodeType, filename: str) -> types.CodeType:
         """A measured module's code, marked (ahead of time when `lambda-coverage mark` did it), with line events on."""
-        marked, stale = load_cache(source, filename)
+        marked, stale = load_cache(filename)
         if marked is None:
             if stale:
                 self._stale_cache(filename, stale)
-            marked = compile_marked(source, filename)
+            marked = Marked(mark_code(code, self._marks_of(filename)), self._marks_of(filename))
             self.marked_at_import += 1
         else:
             self.marked_ahead += 1
-        self._marks[filename] = marked.marks
+            self._marks[filename] = marked.marks
         self.watch(marked.code, filename)
-        return marked
+        return marked.code
+
+    def _marks_of(self, filename: str) -> Marks:
+        marks = self._marks.get(filename)
+        if marks is None:
+            marks = self._marks[filename] = Marks()
+        return marks
 
     def _stale_cache(self, filename: str, reason: str) -> None:
         if not self._stale_logged:  # once: every module of a package marked by another layer version says the same
@@ -696,56 +569,70 @@ class MarkersCore:
     # modules imported before start (decorator mode, CoverageContext)
 
     def _adopt_imported_modules(self) -> None:
-        """Modules imported before measuring began: their functions are given the marked code.
+        """Modules imported before measuring began: each of their functions is given its code, marked.
 
         Every function object is found through the garbage collector (functions kept only by a cache, a
-        dispatch table or a stack of wrappers included) and gets the marked code object of the same name
-        and first line, unless that is ambiguous (two lambdas on one line). A function without a marker in
-        it or in the code nested in it keeps its code, measured as marked code is: its marked copy would
-        differ in nothing, and Python 3.13 stops specializing calls to a function whose `__code__` is set.
-        Code that keeps running unmarked (a frame already running it, an ambiguous function, a generator
-        suspended at import) has its lines measured through line events on the old code.
+        dispatch table or a stack of wrappers included); functions sharing a code object share its marked
+        copy. A function with no branch in its code (nested code included) keeps its code, measured as
+        marked code is: its marked copy would differ in nothing, and Python 3.13 stops specializing calls to
+        a function whose `__code__` is set. The old code of the others is measured unmarked from then on: a
+        frame may be running it (a generator suspended at import).
+
+        The lines each module's import is sure to have run come from `lambda-coverage mark`'s file when
+        there is one, else from a parse at the first save, off the first invocation's path.
         """
         import gc
 
-        replacements: dict[str, dict[tuple[str, int], types.CodeType | None]] = {}
-        for filename in self.imported_before:
-            try:
-                with open(filename, "rb") as handle:
-                    source = handle.read()
-                loaded = self.load_module(source, filename)
-                self._ran_at_import[filename] = set(loaded.ran_at_import)
-                marked = loaded.code
-            except Exception as exc:  # never stop measuring over one module
-                self.cannot_mark(filename, f"{type(exc).__name__}: {exc}")
-                continue
-            by_name: dict[tuple[str, int], types.CodeType | None] = {}
-            for code in code_objects(marked):
-                key = (code.co_qualname, code.co_firstlineno)
-                by_name[key] = None if key in by_name else code
-            replacements[filename] = by_name
-        if not replacements:
+        wanted = set(self.imported_before)
+        if not wanted:
             return
-        unmarked: set[types.CodeType] = set()
+        for filename in wanted:
+            self._files.add(filename)
+            marked, stale = load_cache(filename)
+            if marked is not None and marked.ran_at_import is not None:
+                self._ran_at_import[filename] = set(marked.ran_at_import)
+                self.marked_ahead += 1
+            else:
+                if stale:
+                    self._stale_cache(filename, stale)
+                self.marked_at_import += 1
+        copies: dict[types.CodeType, types.CodeType] = {}
         kept: set[types.CodeType] = set()
+        unmarked: set[types.CodeType] = set()
         for value in gc.get_objects():
-            if type(value) is not types.FunctionType:
+            if type(value) is not types.FunctionType or value.__code__.co_filename not in wanted:
                 continue
             code = value.__code__
-            found = replacements.get(code.co_filename)
-            if found is None:
-                continue
-            new = found.get((code.co_qualname, code.co_firstlineno))
-            if new is not None and new.co_freevars == code.co_freevars:
-                if not _has_markers(new):
-                    kept.add(code)
+            new = copies.get(code)
+            if new is None:
+                try:
+                    new = copies[code] = mark_code(code, self._marks_of(code.co_filename))
+                except Exception:  # never stop measuring over one function: it runs unmarked
+                    new = copies[code] = code
+                    unmarked.add(code)
                     continue
-                value.__code__ = new
+            if new is code:
+                kept.add(code)
+                continue
+            value.__code__ = new
             unmarked.add(code)
-        for code in kept:
+        for code in kept - unmarked:
+            self.watch(code, code.co_filename)
+        for code in set(copies.values()) - kept - unmarked:
             self.watch(code, code.co_filename)
         for code in unmarked:
             self.watch(code, code.co_filename, marked=False)
+
+    def _lines_ran_at_import(self) -> dict[str, set[int]]:
+        """Per module imported before measuring began, the lines its import is sure to have run."""
+        for filename in self.imported_before:
+            if filename not in self._ran_at_import:
+                try:
+                    with open(filename, "rb") as handle:
+                        self._ran_at_import[filename] = ran_at_import(ast.parse(handle.read(), filename))
+                except Exception:  # unreadable now, or not Python: only what ran since is reported
+                    self._ran_at_import[filename] = set()
+        return self._ran_at_import
 
     # saving
 
@@ -755,19 +642,15 @@ class MarkersCore:
             bytecode = self._bytecode[code] = Bytecode(code)
         return bytecode
 
-    def _arcs_of(
-        self, filename: str, executed: set[int], entered: set[int], sites: Iterable[tuple], branches: Iterable[tuple]
-    ) -> set[tuple[int, int]]:
+    def _arcs_of(self, filename: str, executed: set[int], sites: Iterable[tuple], branches: Iterable[tuple]) -> set[tuple[int, int]]:
         """coverage.py arcs for what one file ran: lines as self-arcs, markers and branch events as the arcs
-        of their edges, and the edges implied by the lines that line events reported (`entered`)."""
+        of their edges."""
         found = {(line, line) for line in executed if line < MARKER_BASE}
         marks = self._marks.get(filename)
         if marks is not None:
-            found.update(edge for edge in marks.implied if edge[1] in entered)
             for _, code, offset, marker in sites:
                 branch = marks.branch_lines[marker - MARKER_BASE]
                 found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
-            found |= case_arcs(marks, executed)
         for _, code, offset, destination in branches:
             bytecode = self._bytecode_of(code)
             branch = bytecode.line_of.get(offset)
@@ -779,13 +662,13 @@ class MarkersCore:
         """What was measured so far, as coverage.py arcs per dynamic context and file."""
         measured: dict[str, dict[str, set[tuple[int, int]]]] = {}
         for context, (recorded, recorded_sites, recorded_branches, _, resumed) in list(self._by_context.items()):
-            entered = {filename: lines.copy() for filename, lines in list(recorded.items())}
-            executed = {filename: lines.copy() for filename, lines in entered.items()}
+            executed = {filename: lines.copy() for filename, lines in list(recorded.items())}
             for filename, lines in list(resumed.items()):
                 executed.setdefault(filename, set()).update(lines)
             if not context:  # files measured but not run, and lines run before measuring, belong to no request
-                for filename in self._files | set(self._ran_at_import):
-                    executed[filename] = executed.get(filename, set()) | self._ran_at_import.get(filename, set())
+                ran = self._lines_ran_at_import()
+                for filename in self._files | set(ran):
+                    executed[filename] = executed.get(filename, set()) | ran.get(filename, set())
             sites: dict[str, list[tuple]] = {}
             for site in recorded_sites.copy():
                 sites.setdefault(site[0], []).append(site)
@@ -794,7 +677,7 @@ class MarkersCore:
                 branches.setdefault(site[0], []).append(site)
                 executed.setdefault(site[0], set())
             measured[context] = {
-                filename: self._arcs_of(filename, lines, entered.get(filename, set()), sites.get(filename, ()), branches.get(filename, ()))
+                filename: self._arcs_of(filename, lines, sites.get(filename, ()), branches.get(filename, ()))
                 for filename, lines in executed.items()
             }
         if self._fallback is not None:
