@@ -1,13 +1,15 @@
 """The `markers` core: branch coverage on Python 3.12 and 3.13 at the cost of line coverage.
 
 At import, the bytecode of a measured module (its pyc, or its source compiled, as without the layer)
-gets a no-op instruction (a marker) on each way out of each branch (`marking.mark_code`). A marker's
-line number, from `MARKER_BASE` up, names it. `sys.monitoring` LINE events record each real line and
-each marker once and return DISABLE, so a warm invocation runs no callback at all; before 3.14 BRANCH
-events cannot be silenced one direction at a time (CPython issue 122548).
+is marked (`marking.mark_code`): each way out of each branch either runs into a line's first
+instruction that only it reaches, or gets a no-op instruction (a marker) whose line number, from
+`MARKER_BASE` up, names it. `sys.monitoring` LINE events record each real line and each marker once
+and return DISABLE, so a warm invocation runs no callback at all; before 3.14 BRANCH events cannot be
+silenced one direction at a time (CPython issue 122548).
 
-At save, each marker that ran becomes the arc coverage.py's C tracer would have recorded: the
-marker's LINE event carries the offset of the instruction it fired at, and following the bytecode
+At save, each marker that ran, and each line's first instruction that implies a way out, becomes the
+arc coverage.py's C tracer would have recorded: the LINE event carries the offset of the instruction
+it fired at, and following the bytecode
 from there to the first instruction of another line (through jumps, into exception handlers, out
 through returns as `-firstline`, up to the next branch, whose own markers speak for it) gives the
 edge's destination in the very copy of the code that ran (a `finally` body is compiled more than
@@ -65,7 +67,7 @@ class Marked:
 
 # A cache is used only by the layer version that wrote it, on the interpreter that wrote it, for the
 # source it was written from: anything else is marked at import, as without a cache.
-_CACHE_FORMAT = f"lambda-coverage markers 3 {__version__}"
+_CACHE_FORMAT = f"lambda-coverage markers 4 {__version__}"
 
 
 def cache_path(source_path: str) -> str:
@@ -80,9 +82,11 @@ def write_cache(source_path: str) -> str:
     tree = ast.parse(source, source_path)
     marks = Marks()
     code = mark_code(compile(tree, source_path, "exec", dont_inherit=True), marks)
+    position = {id(nested): index for index, nested in enumerate(code_objects(code))}
+    implied = tuple((position[id(nested)], tuple(offsets.items())) for nested, offsets in marks.implied)
     payload = marshal.dumps((
         _CACHE_FORMAT, importlib.util.MAGIC_NUMBER, importlib.util.source_hash(source),
-        code, tuple(marks.branch_lines), tuple(sorted(ran_at_import(tree))),
+        code, tuple(marks.branch_lines), implied, tuple(sorted(ran_at_import(tree))),
     ))
     target = cache_path(source_path)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -107,7 +111,7 @@ def load_cache(source_path: str) -> tuple[Marked | None, str]:
         return None, "unreadable"
     if fmt != _CACHE_FORMAT:
         return None, f"written by {fmt!r}, not {_CACHE_FORMAT!r}"
-    _, magic, digest, code, branch_lines, ran = fields
+    _, magic, digest, code, branch_lines, implied, ran = fields
     if magic != importlib.util.MAGIC_NUMBER:
         return None, "written by another Python version"
     try:
@@ -118,7 +122,8 @@ def load_cache(source_path: str) -> tuple[Marked | None, str]:
     if digest != importlib.util.source_hash(source):
         return None, "the source changed since it was marked"
     _imp._fix_co_filename(code, source_path)  # type: ignore[attr-defined]  # as importlib does for a pyc: the path is where it runs now
-    return Marked(code, Marks(list(branch_lines)), frozenset(ran)), ""
+    nested = list(code_objects(code))
+    return Marked(code, Marks(list(branch_lines), [(nested[index], dict(offsets)) for index, offsets in implied]), frozenset(ran)), ""
 
 
 def mark_tree(root: str, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
@@ -139,22 +144,17 @@ def mark_tree(root: str, include: Iterable[str] = (), exclude: Iterable[str] = (
 _RESUME = dis.opmap["RESUME"]
 
 
-def events_to_wait_for(code: types.CodeType) -> set[Any]:
+def events_to_wait_for(code: types.CodeType, implied: Iterable[int] = ()) -> set[Any]:
     """The LINE events a code object can still report: each line but its prologue's (up to RESUME), and
     each place a marker sits, as (marker, offset): a `finally` body compiled twice has its markers twice,
-    each leading somewhere else."""
+    each leading somewhere else; and each instruction whose line implies an edge, as (line, offset)."""
     raw = code.co_code
     prologue_end = next((offset + 2 for offset in range(0, len(raw), 2) if raw[offset] == _RESUME), 0)
-    return {
-        (line, start) if line >= MARKER_BASE else line
-        for start, end, line in code.co_lines()
-        if line is not None and end > prologue_end
-    }
-
-
-def _has_markers(code: types.CodeType) -> bool:
-    """Whether marking put a marker in a code object or in the code nested in it."""
-    return any(line is not None and line >= MARKER_BASE for nested in code_objects(code) for _, _, line in nested.co_lines())
+    ranges = list(code.co_lines())
+    events: set[Any] = {(line, start) if line >= MARKER_BASE else line for start, end, line in ranges if line is not None and end > prologue_end}
+    for offset in implied:
+        events.update((line, offset) for start, end, line in ranges if start <= offset < end)
+    return events
 
 
 def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -352,6 +352,8 @@ class MarkersCore:
         # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
         self._code_trees: dict[types.CodeType, tuple[tuple[types.CodeType, frozenset[Any]], ...]] = {}
+        # Per marked code object (by id; the object is kept here): offset of a line's first instruction -> marker.
+        self._implied: dict[int, tuple[types.CodeType, dict[int, int]]] = {}
         # Per dynamic context: lines a generator suspended before measuring resumed on. They ran, but not
         # by an edge measured here, so no edge is inferred from them.
         self._resumed: dict[str, set[int]] = {}
@@ -387,8 +389,17 @@ class MarkersCore:
             event = (line, sys._getframe(1).f_lasti)
             # Equal code objects of two files compare equal: the file name keeps their sites apart.
             self._sites.add((code.co_filename, code, event[1], line))
+        else:
+            implied = self._implied.get(id(code))
+            if implied is not None and implied[0] is code:
+                offset = sys._getframe(1).f_lasti
+                marker = implied[1].get(offset)
+                if marker is not None:  # a line whose first instruction only an edge reaches: the edge was taken
+                    self._sites.add((code.co_filename, code, offset, marker))
+                    event = (line, offset)
         pending = self._pending.get((code.co_filename, code))
         if pending is not None:
+            pending.discard(line)
             pending.discard(event)
             if not pending:
                 # Every line of this code ran: no event is left to wait for. A jump back into a line
@@ -416,8 +427,13 @@ class MarkersCore:
         else:
             self.marked_ahead += 1
             self._marks[filename] = marked.marks
+        self._note_implied(marked.marks)
         self.watch(marked.code, filename)
         return marked.code
+
+    def _note_implied(self, marks: Marks) -> None:
+        for code, offsets in marks.implied:
+            self._implied[id(code)] = (code, offsets)
 
     def _marks_of(self, filename: str) -> Marks:
         marks = self._marks.get(filename)
@@ -469,7 +485,9 @@ class MarkersCore:
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
         tree = self._code_trees.get(code) if marked else tuple((nested, frozenset()) for nested in code_objects(code))
         if tree is None:  # code objects never change: what each can report is worked out once
-            tree = self._code_trees[code] = tuple((nested, frozenset(events_to_wait_for(nested))) for nested in code_objects(code))
+            tree = self._code_trees[code] = tuple(
+                (nested, frozenset(events_to_wait_for(nested, self._implied.get(id(nested), (nested, {}))[1]))) for nested in code_objects(code)
+            )
         for nested, waiting in tree:
             if switching and nested.co_name == "<module>":
                 continue
@@ -616,6 +634,8 @@ class MarkersCore:
                 continue
             value.__code__ = new
             unmarked.add(code)
+        for filename in wanted:
+            self._note_implied(self._marks_of(filename))
         for code in kept - unmarked:
             self.watch(code, code.co_filename)
         for code in set(copies.values()) - kept - unmarked:

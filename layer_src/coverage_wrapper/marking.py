@@ -1,17 +1,20 @@
 """Marking a code object's branches at the bytecode level, Python 3.12 and 3.13 (the `markers` core).
 
 Each way out of a conditional jump (`POP_JUMP_IF_*`, `FOR_ITER`, and the two ways out of an `async for`
-header) gets a NOP of its own whose line number, from MARKER_BASE up, names the marker; the line that
-jumped is the marker's branch line. The jump's own way (taken or not) runs through its NOP: a NOP
-inserted right after the jump for the way that falls through, a NOP inserted before the jump's target
-for the way it jumps, with a JUMP_FORWARD over it for whatever else reaches that target. A
-`sys.monitoring` LINE event on each NOP, silenced after it fires once, then tells each way of each
-branch apart, which a BRANCH event cannot do before 3.14 (CPython issue 122548).
+header) must tell itself apart to `sys.monitoring` LINE events, which are silenced one instruction at a
+time, where a BRANCH event cannot be before 3.14 (CPython issue 122548). A way that runs straight into
+the first instruction of another line, which nothing else reaches, already does: that instruction's
+LINE event, where it fired, says the way was taken (`Marks.implied`). Any other way gets a NOP of its
+own whose line number, from MARKER_BASE up, names the marker: inserted right after the jump for the
+way that falls through, before the jump's target for the way it jumps, with a JUMP_FORWARD over it for
+whatever else reaches that target. A marker's branch line is the line that jumped. An expression's
+jumps (`x = a or b`, `return n if n < 2 else f(n)`) are not branches to coverage.py and get nothing.
 
 Only the code the interpreter already has is touched: the bytecode a pyc holds, or a function's
-`__code__`. No source is read, parsed or compiled. Jump offsets, the exception table and the location
-table (CPython's Objects/locations.md) are rewritten for the inserted instructions; every instruction of
-the original keeps its own position, so tracebacks point where they did.
+`__code__`; the source is only read to tell an expression's jump from a statement's. Jump offsets, the
+exception table and the location table (CPython's Objects/locations.md) are rewritten for the inserted
+instructions; every instruction of the original keeps its own position, so tracebacks point where
+they did.
 """
 
 from __future__ import annotations
@@ -51,16 +54,26 @@ _NO_FALL_THROUGH = frozenset(
 # An exhausted FOR_ITER goes on past its target: END_FOR (3.13: END_FOR, POP_TOP), which only a generator's
 # return runs.
 _FOR_EXIT_SKIP = 1 if sys.version_info < (3, 13) else 2
+_RETURNS = frozenset({_OP["RETURN_VALUE"], _OP["RETURN_CONST"]})
+_NO_LINE_START = frozenset(_OP[name] for name in ("END_FOR", "END_SEND", "END_ASYNC_FOR", "RESUME"))  # never get a LINE event
+_UNSURE = frozenset(_OP[name] for name in ("RAISE_VARARGS", "RERAISE", "YIELD_VALUE", "SEND", "END_ASYNC_FOR", "END_SEND"))
+_UNSURE_FIRST = frozenset({_OP["UNPACK_SEQUENCE"], _OP["UNPACK_EX"]})  # a target split over lines: see markers.Bytecode
+_NOTHING: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
+_EXIT_ONLY = frozenset({0})
+_BRANCH_KEYWORDS = (b"if", b"elif", b"while", b"for", b"async", b"case", b"match")
 _INTERESTING = re.compile(b"[" + b"".join(re.escape(bytes((op,))) for op in sorted(_JUMPS | {_END_ASYNC_FOR})) + b"]")
 _ENTRY = re.compile(rb"[\x80-\xff]")  # the first byte of a location-table entry
 _ENTRY_UNITS = bytes(((byte & 7) + 1) if byte >= 128 else 0 for byte in range(256))
 
 
 class Marks:
-    """One file's markers: the branch line of each, marker MARKER_BASE + i having `branch_lines[i]`."""
+    """One file's markers: the branch line of each, marker MARKER_BASE + i having `branch_lines[i]`; and for
+    each code object with edges that a line implies, the offset (in bytes, as `f_lasti`) of that line's first
+    instruction -> marker."""
 
-    def __init__(self, branch_lines: list[int] | None = None) -> None:
+    def __init__(self, branch_lines: list[int] | None = None, implied: list[tuple[types.CodeType, dict[int, int]]] | None = None) -> None:
         self.branch_lines = branch_lines if branch_lines is not None else []
+        self.implied = implied if implied is not None else []
 
     def add(self, branch_line: int) -> int:
         self.branch_lines.append(branch_line)
@@ -72,7 +85,9 @@ def mark_code(code: types.CodeType, marks: Marks) -> types.CodeType:
     when there is no branch in any of it."""
     consts = code.co_consts
     if any(isinstance(constant, types.CodeType) for constant in consts):
-        consts = tuple(mark_code(constant, marks) if isinstance(constant, types.CodeType) else constant for constant in consts)
+        marked = tuple(mark_code(constant, marks) if isinstance(constant, types.CodeType) else constant for constant in consts)
+        if any(new is not old for new, old in zip(marked, consts)):
+            consts = marked
     raw = code.co_code
     ops = raw[::2]  # one opcode per code unit; an inline cache's units read 0 (CACHE)
     found = [match.start() for match in _INTERESTING.finditer(ops)]
@@ -94,6 +109,9 @@ class _Rewrite:
         self.range_lines = [line for _, _, line in ranges]
         # What goes in before the instruction at an offset: the marker the instruction before falls into,
         # then a marker per branch line of the jumps landing there.
+        self.arrivals: dict[int, int] = {}  # how many jumps land at each offset
+        self.handlers: set[int] = set()
+        self.implied: dict[int, int] = {}  # an instruction whose LINE event says a way was taken -> its marker
         self.falls_into: dict[int, int] = {}
         self.landing: dict[int, dict[int, int]] = {}
 
@@ -124,32 +142,134 @@ class _Rewrite:
                 start -= 1
                 arg |= args[start] << shift
                 shift += 8
-            if op == _END_ASYNC_FOR:  # out of an `async for`, its iterator exhausted
-                self.falls_into[unit + 1] = marks.add(self.branch_line(unit))
-                continue
+            if op != _END_ASYNC_FOR:
+                following = unit + 1 + _CACHES[op]
+                target = following - arg if op in _BACKWARD else following + arg
+                jumps.append((start, unit, op, arg, target, 0))
+                self.arrivals[target] = self.arrivals.get(target, 0) + 1
+                if op == _FOR_ITER:
+                    self.arrivals[target + _FOR_EXIT_SKIP] = self.arrivals.get(target + _FOR_EXIT_SKIP, 0) + 1
+        self.handlers = {entry.target // 2 for entry in dis._parse_exception_table(self.code)} if self.code.co_exceptiontable else set()  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
+        for index, (start, unit, op, arg, target, _) in enumerate(jumps):
             following = unit + 1 + _CACHES[op]
-            target = following - arg if op in _BACKWARD else following + arg
-            lands_on = 0
             if op in _CONDITIONAL:
                 line = self.branch_line(unit)
-                self.falls_into[following] = marks.add(line)
-                landing = self.landing.setdefault(target, {})
-                lands_on = landing.get(line) or landing.setdefault(line, marks.add(line))
+                falls, jumps_to = self._ways_out(unit, following, target, line)
+                if falls:
+                    self._way(following, line, marks)
+                if jumps_to and not self._implied(target, line, marks, taken=True):
+                    landing = self.landing.setdefault(target, {})
+                    jumps[index] = (start, unit, op, arg, target, landing.get(line) or landing.setdefault(line, marks.add(line)))
             elif op == _FOR_ITER:
                 line = self.branch_line(unit)
-                self.falls_into[following] = marks.add(line)
-                self.falls_into[target + _FOR_EXIT_SKIP] = marks.add(line)
+                self._way(following, line, marks)
+                self._way(target + _FOR_EXIT_SKIP, line, marks, own_arrivals=1)  # FOR_ITER skips to it
             elif op == _SEND and unit >= 2 and ops[unit - 2] == _GET_ANEXT:  # into an `async for` body
                 self.falls_into[target + 1] = marks.add(self.branch_line(unit))
-            jumps.append((start, unit, op, arg, target, lands_on))
+        for unit in found:
+            if ops[unit] == _END_ASYNC_FOR:  # out of an `async for`, its iterator exhausted
+                self.falls_into[unit + 1] = marks.add(self.branch_line(unit))
         blocks = self._blocks()
+        if not blocks:  # nothing to insert: expressions' jumps only, or edges that lines imply
+            code = self.code if consts is self.code.co_consts else self.code.replace(co_consts=consts)
+            if self.implied:
+                marks.implied.append((code, {2 * at: marker for at, marker in self.implied.items()}))
+            return code
         layout = self._layout(blocks, jumps)
-        return self.code.replace(
+        code = self.code.replace(
             co_code=self._bytecode(blocks, layout),
             co_consts=consts,
             co_exceptiontable=self._exception_table(layout),
             co_linetable=self._location_table(blocks, layout),
         )
+        if self.implied:
+            marks.implied.append((code, {2 * layout.new(at): marker for at, marker in self.implied.items()}))
+        return code
+
+    def _way(self, at: int, line: int, marks: Marks, own_arrivals: int = 0) -> None:
+        """A way out of a branch that runs on from `at`, falling into it: a marker, unless a line implies it."""
+        if not self._implied(at, line, marks, False, own_arrivals):
+            self.falls_into[at] = marks.add(line)
+
+    def _implied(self, at: int, line: int, marks: Marks, taken: bool, own_arrivals: int = 0) -> bool:
+        """Whether the way out of a branch from `at` runs, without a jump or anything else reaching it, into the
+        first instruction of another line: that instruction's own LINE event (where it fired, recorded as a site
+        like a marker's) then says the way was taken, with no instruction added to the hot path."""
+        ops = self.ops
+        if at in self.handlers or self.arrivals.get(at, 0) > (1 if taken else own_arrivals) or (taken and self._falls_through_to(at)):
+            return False
+        unit = at
+        for _ in range(16):
+            op = ops[unit]
+            unit_line = self.line_at(unit)
+            if unit_line is not None and unit_line != line:
+                if op in _JUMPS or op in _NO_LINE_START or op in _UNSURE_FIRST or op == _EXTENDED_ARG:
+                    return False
+                if unit == at and taken and self.line_at(self._before(at)) == unit_line:
+                    return False  # not a line of its own in the order of the code
+                self.implied[unit] = marks.add(line)
+                return True
+            if (unit != at and (unit in self.arrivals or unit in self.handlers)) or op in _JUMPS or op in _RETURNS:
+                return False
+            if op in _UNSURE or op in _UNSURE_FIRST or op == _EXTENDED_ARG:
+                return False
+            unit += 1 + _CACHES[op]
+        return False
+
+    def _before(self, at: int) -> int:
+        """The instruction before `at` in the order of the code."""
+        before = at - 1
+        while before > 0 and self.ops[before] == 0:  # an inline cache
+            before -= 1
+        return before
+
+    def _ways_out(self, unit: int, following: int, target: int, line: int) -> tuple[bool, bool]:
+        """Which ways out of a conditional jump need a marker. On a line that starts a statement coverage.py
+        reports branches of, both. Elsewhere a jump is an expression's (`x = a if c else b`, `x = a or b`,
+        `return n if n < 2 else f(n)`): when its two ways go on the same way, neither; a way that meets
+        another branch before it leaves the line says nothing (that branch's markers do). Anything unsure
+        is marked."""
+        if self._starts_branch(line):
+            return True, True
+        falls, jumps_to = self._walk(following, line), self._walk(target, line)
+        if falls is None or jumps_to is None:
+            return falls != _NOTHING, jumps_to != _NOTHING
+        if falls[0] == jumps_to[0] and (falls[1] & jumps_to[1] or falls[0] == _EXIT_ONLY):
+            return False, False
+        return bool(falls[0]), bool(jumps_to[0])
+
+    def _walk(self, unit: int, line: int) -> tuple[frozenset[int], frozenset[int]] | None:
+        """Where running on from `unit` leaves `line`: the lines (0 for a return) and the instructions of
+        `line` on the way; None where that is not plain (a raise, a yield, an unpacking, a long way)."""
+        ops, found, on_line = self.ops, set[int](), set[int]()
+        if ops[unit] in _UNSURE_FIRST:
+            return None
+        for _ in range(64):
+            at_line = self.line_at(unit)
+            if at_line is not None and at_line != line:
+                found.add(at_line)
+                break
+            op = ops[unit]
+            if op == _EXTENDED_ARG or op in _CONDITIONAL or op == _FOR_ITER or op in _UNSURE:
+                return None if op not in _CONDITIONAL and op != _FOR_ITER else (frozenset(found), frozenset(on_line))
+            on_line.add(unit)
+            if op in _RETURNS:
+                found.add(0)
+                break
+            following = unit + 1 + _CACHES[op]
+            if op in _JUMPS:
+                arg = self.raw[2 * unit + 1]
+                unit = following - arg if op in _BACKWARD else following + arg
+            else:
+                unit = following
+        else:
+            return None
+        return frozenset(found), frozenset(on_line)
+
+    def _starts_branch(self, line: int) -> bool:
+        """Whether a source line starts with a statement coverage.py reports branches of (unknown: yes)."""
+        lines = _source_lines(self.code.co_filename)
+        return not 0 < line <= len(lines) or lines[line - 1].lstrip().startswith(_BRANCH_KEYWORDS)
 
     def _blocks(self) -> dict[int, list[int]]:
         """The units going in before each offset: a marker's NOP as its marker, a JUMP_FORWARD (to the
@@ -168,10 +288,7 @@ class _Rewrite:
         return blocks
 
     def _falls_through_to(self, at: int) -> bool:
-        before = at - 1
-        while before > 0 and self.ops[before] == 0:  # an inline cache of the instruction before
-            before -= 1
-        return at > 0 and self.ops[before] not in _NO_FALL_THROUGH
+        return at > 0 and self.ops[self._before(at)] not in _NO_FALL_THROUGH
 
     def _layout(self, blocks: dict[int, list[int]], jumps: list[tuple]) -> _Layout:
         """New offsets, and each jump's new argument; a jump gets EXTENDED_ARGs where its argument needs them."""
@@ -237,6 +354,15 @@ class _Rewrite:
             for marker in units:  # a JUMP_FORWARD has the line of what runs into it, or none as it has none
                 lines.append(marker or (lines[-1] if lines else self.line_at(at - 1)))
         return _splice_locations(self.code.co_linetable, inserted, layout.growth, self.line_before)
+
+
+@functools.lru_cache(maxsize=1)  # marking goes file by file
+def _source_lines(filename: str) -> list[bytes]:
+    try:
+        with open(filename, "rb") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
 
 
 class _Layout:
