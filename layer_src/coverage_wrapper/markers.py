@@ -202,25 +202,31 @@ class Bytecode:
         marker) ends the search: which way it went, its own marker or BRANCH event says."""
         found: set[int] = set()
         start_line = self.line_of.get(offset)
-        # A loop's target split over lines (`for (index,\n value) in ...`) is part of its header: coverage.py
-        # reports the edge to the line after it.
+        # A header split over lines is one statement to coverage.py, which reports the edge to the line after
+        # it: a loop's target (`for (index,\n value) in ...`), whose unpacking spans its lines, and, on the
+        # way straight on from the branch, the code of a `case` pattern that spans the guard's line.
         first = last = branch_line
         target = self.instructions.get(self.following.get(offset, -1) if start_line and start_line >= MARKER_BASE else offset)
         if target is not None and target.opname in _UNPACKS and target.positions and target.positions.lineno is not None:
             first, last = min(first, target.positions.lineno), max(last, target.positions.end_lineno or last)
-        todo, seen = [offset], set()
+        todo, seen = [(offset, True)], set()
         while todo:
-            position = todo.pop()
+            position, straight = todo.pop()
             if position in seen or position not in self.instructions:
                 continue
             seen.add(position)
             line = self.line_of.get(position)
             if line is not None and line >= MARKER_BASE and line != start_line:
                 continue
+            instruction = self.instructions[position]
             if line is not None and line < MARKER_BASE and not first <= line <= last:
-                found.add(line)
-                continue
-            name = self.instructions[position].opname
+                span = instruction.positions
+                if straight and span and span.lineno is not None and span.lineno <= branch_line == span.end_lineno:
+                    first = min(first, span.lineno)
+                else:
+                    found.add(line)
+                    continue
+            name = instruction.opname
             if name in _BRANCHES and position != offset:
                 continue
             if name in _EXITS or name in _RAISES:
@@ -228,15 +234,15 @@ class Bytecode:
                 if handler is None:
                     found.add(self.exit)
                 else:
-                    todo.append(handler)
+                    todo.append((handler, False))
                 continue
             if name in _JUMPS:
-                todo.append(self.instructions[position].argval)
+                todo.append((instruction.argval, False))
                 if name in _ALWAYS_JUMPS:
                     continue
             following = self.following.get(position)
             if following is not None:
-                todo.append(following)
+                todo.append((following, straight))
         return found
 
 
@@ -277,6 +283,7 @@ def _run_fresh_copy(code: types.CodeType, namespace: dict[str, Any]) -> None:
             function.__code__ = code.replace()
 
 _active: MarkersCore | None = None
+_NOT_YET: set[Any] = {object()}  # pending events of marked code that has not run yet: worked out at its first event
 _source_get_code = importlib.machinery.SourceFileLoader.get_code
 
 
@@ -351,7 +358,8 @@ class MarkersCore:
         self._watched: dict[tuple[str, types.CodeType], None] = {}  # marked modules' code
         # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
-        self._code_trees: dict[types.CodeType, tuple[tuple[types.CodeType, frozenset[Any]], ...]] = {}
+        self._code_trees: dict[types.CodeType, tuple[types.CodeType, ...]] = {}
+        self._waiting_for: dict[types.CodeType, frozenset[Any]] = {}  # the events each marked code object can report
         # Per marked code object (by id; the object is kept here): offset of a line's first instruction -> marker.
         self._implied: dict[int, tuple[types.CodeType, dict[int, int]]] = {}
         # Per dynamic context: lines a generator suspended before measuring resumed on. They ran, but not
@@ -398,6 +406,8 @@ class MarkersCore:
                     self._sites.add((code.co_filename, code, offset, marker))
                     event = (line, offset)
         pending = self._pending.get((code.co_filename, code))
+        if pending is _NOT_YET:
+            pending = self._pending[(code.co_filename, code)] = set(self._waiting(code))
         if pending is not None:
             pending.discard(line)
             pending.discard(event)
@@ -480,25 +490,31 @@ class MarkersCore:
     def _arm(self, code: types.CodeType, filename: str, marked: bool, switching: bool = False) -> None:
         """Events on for the code objects of `code` that have something left to report in this context;
         off, then on: that also brings back the events DISABLE turned off. A switch of context leaves a
-        module's own code alone: it ran at its import and runs no more."""
+        module's own code alone: it ran at its import and runs no more. What a code object can report is
+        worked out at its first event (most code of a package never runs in a given environment)."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
-        tree = self._code_trees.get(code) if marked else tuple((nested, frozenset()) for nested in code_objects(code))
-        if tree is None:  # code objects never change: what each can report is worked out once
-            tree = self._code_trees[code] = tuple(
-                (nested, frozenset(events_to_wait_for(nested, self._implied.get(id(nested), (nested, {}))[1]))) for nested in code_objects(code)
-            )
-        for nested, waiting in tree:
+        tree = self._code_trees.get(code)
+        if tree is None:  # code objects never change
+            tree = self._code_trees[code] = tuple(code_objects(code))
+        for nested in tree:
             if switching and nested.co_name == "<module>":
                 continue
-            sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
+            if switching or not marked:  # events DISABLE turned off come back
+                sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
             if marked:
                 pending = self._pending.get((filename, nested))
                 if pending is None:
-                    pending = self._pending[(filename, nested)] = set(waiting)
-                if not pending:
+                    self._pending[(filename, nested)] = _NOT_YET
+                elif not pending:
                     continue  # it reported everything in this context already
             sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]  # _tool is set once started
+
+    def _waiting(self, code: types.CodeType) -> frozenset[Any]:
+        waiting = self._waiting_for.get(code)
+        if waiting is None:
+            waiting = self._waiting_for[code] = frozenset(events_to_wait_for(code, self._implied.get(id(code), (code, {}))[1]))
+        return waiting
 
     def measure_running(self, code: types.CodeType) -> None:
         """A frame already running unmarked code: a `with CoverageContext()` block's own lines and branches."""

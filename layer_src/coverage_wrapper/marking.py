@@ -110,6 +110,7 @@ class _Rewrite:
         # What goes in before the instruction at an offset: the marker the instruction before falls into,
         # then a marker per branch line of the jumps landing there.
         self.arrivals: dict[int, int] = {}  # how many jumps land at each offset
+        self.exception_entries: list = []
         self.handlers: set[int] = set()
         self.implied: dict[int, int] = {}  # an instruction whose LINE event says a way was taken -> its marker
         self.falls_into: dict[int, int] = {}
@@ -149,7 +150,8 @@ class _Rewrite:
                 self.arrivals[target] = self.arrivals.get(target, 0) + 1
                 if op == _FOR_ITER:
                     self.arrivals[target + _FOR_EXIT_SKIP] = self.arrivals.get(target + _FOR_EXIT_SKIP, 0) + 1
-        self.handlers = {entry.target // 2 for entry in dis._parse_exception_table(self.code)} if self.code.co_exceptiontable else set()  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
+        self.exception_entries = dis._parse_exception_table(self.code) if self.code.co_exceptiontable else []  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
+        self.handlers = {entry.target // 2 for entry in self.exception_entries}
         for index, (start, unit, op, arg, target, _) in enumerate(jumps):
             following = unit + 1 + _CACHES[op]
             if op in _CONDITIONAL:
@@ -339,9 +341,7 @@ class _Rewrite:
     def _exception_table(self, layout: _Layout) -> bytes:
         # What goes in before an instruction raises nothing: whether a handler covers it does not matter.
         table = bytearray()
-        if not self.code.co_exceptiontable:
-            return b""
-        for entry in dis._parse_exception_table(self.code):  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
+        for entry in self.exception_entries:
             start, end = layout.new(entry.start // 2), layout.new(entry.end // 2)
             for value, first in ((start, True), (end - start, False), (layout.new(entry.target // 2), False), ((entry.depth << 1) | entry.lasti, False)):
                 _exception_varint(value, table, first)

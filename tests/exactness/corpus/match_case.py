@@ -122,6 +122,17 @@ def split_case(value):
     return "none"
 
 
+def split_capture(pair):
+    match pair:
+        case (first,
+              second) if second:
+            return first + second
+        case [single,
+              *rest]:
+            return single
+    return None
+
+
 def never_called(value):
     match value:
         case 0:
@@ -153,3 +164,6 @@ def exercise() -> None:
     last_statement(0, [])
     split_case(3)
     split_case(9)
+    split_capture((1, 2))
+    split_capture((1, 0))
+    split_capture("xy")
