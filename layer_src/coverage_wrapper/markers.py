@@ -354,12 +354,14 @@ class MarkersCore:
         self._ways: dict[tuple[str, types.CodeType, int], set[int]] = {}
         # Per dynamic context, per marked code object: the events it has not reported yet in that context;
         # a code object that reported them all has its events off.
-        self._pending: dict[tuple[str, types.CodeType], set[Any]] = {}
+        # Keyed by the code object's id (its hash covers all the code nested in it: a module's costs ~7 us);
+        # `_code_trees` keeps each marked code object alive.
+        self._pending: dict[int, set[Any]] = {}
         self._watched: dict[tuple[str, types.CodeType], None] = {}  # marked modules' code
         # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
         self._code_trees: dict[types.CodeType, tuple[types.CodeType, ...]] = {}
-        self._waiting_for: dict[types.CodeType, frozenset[Any]] = {}  # the events each marked code object can report
+        self._waiting_for: dict[int, frozenset[Any]] = {}  # the events each marked code object can report, by id
         # Per marked code object (by id; the object is kept here): offset of a line's first instruction -> marker.
         self._implied: dict[int, tuple[types.CodeType, dict[int, int]]] = {}
         # Per dynamic context: lines a generator suspended before measuring resumed on. They ran, but not
@@ -405,9 +407,9 @@ class MarkersCore:
                 if marker is not None:  # a line whose first instruction only an edge reaches: the edge was taken
                     self._sites.add((code.co_filename, code, offset, marker))
                     event = (line, offset)
-        pending = self._pending.get((code.co_filename, code))
+        pending = self._pending.get(id(code))
         if pending is _NOT_YET:
-            pending = self._pending[(code.co_filename, code)] = set(self._waiting(code))
+            pending = self._pending[id(code)] = set(self._waiting(code))
         if pending is not None:
             pending.discard(line)
             pending.discard(event)
@@ -494,7 +496,7 @@ class MarkersCore:
         worked out at its first event (most code of a package never runs in a given environment)."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
-        tree = self._code_trees.get(code)
+        tree = self._code_trees.get(code) if marked else tuple(code_objects(code))  # unmarked code is held weakly
         if tree is None:  # code objects never change
             tree = self._code_trees[code] = tuple(code_objects(code))
         for nested in tree:
@@ -503,17 +505,17 @@ class MarkersCore:
             if switching or not marked:  # events DISABLE turned off come back
                 sys.monitoring.set_local_events(self._tool, nested, 0)  # type: ignore[arg-type]  # _tool is set once started
             if marked:
-                pending = self._pending.get((filename, nested))
+                pending = self._pending.get(id(nested))
                 if pending is None:
-                    self._pending[(filename, nested)] = _NOT_YET
+                    self._pending[id(nested)] = _NOT_YET
                 elif not pending:
                     continue  # it reported everything in this context already
             sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]  # _tool is set once started
 
     def _waiting(self, code: types.CodeType) -> frozenset[Any]:
-        waiting = self._waiting_for.get(code)
+        waiting = self._waiting_for.get(id(code))
         if waiting is None:
-            waiting = self._waiting_for[code] = frozenset(events_to_wait_for(code, self._implied.get(id(code), (code, {}))[1]))
+            waiting = self._waiting_for[id(code)] = frozenset(events_to_wait_for(code, self._implied.get(id(code), (code, {}))[1]))
         return waiting
 
     def measure_running(self, code: types.CodeType) -> None:
