@@ -9,15 +9,14 @@ silenced one direction at a time (CPython issue 122548).
 
 At save, each marker that ran, and each line's first instruction that implies a way out, becomes the
 arc coverage.py's C tracer would have recorded: the LINE event carries the offset of the instruction
-it fired at, and following the bytecode
-from there to the first instruction of another line (through jumps, into exception handlers, out
-through returns as `-firstline`, up to the next branch, whose own markers speak for it) gives the
-edge's destination in the very copy of the code that ran (a `finally` body is compiled more than
-once). Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting reads as executed lines.
+it fired at, and following the bytecode from there to the first instruction of another line (through
+jumps, into exception handlers, out through returns as `-firstline`, up to the next branch, whose own
+markers speak for it) gives the edge's destination in the very copy of the code that ran (a `finally`
+body is compiled more than once). Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting reads as executed lines.
 The data file is ordinary coverage.py data.
 
 Decorator mode measures from the first invocation: each function of a module imported before then
-gets its code marked the same way (no source is read). Code that keeps running unmarked (a frame
+gets its code marked the same way (nothing is compiled). Code that keeps running unmarked (a frame
 already running when a `CoverageContext` block starts, a generator suspended at import) has its
 lines from LINE and PY_RESUME events and its branches from BRANCH events, each branch instruction
 silenced once it has gone both ways.
@@ -206,9 +205,9 @@ class Bytecode:
         # it: a loop's target (`for (index,\n value) in ...`), whose unpacking spans its lines, and, on the
         # way straight on from the branch, the code of a `case` pattern that spans the guard's line.
         first = last = branch_line
-        target = self.instructions.get(self.following.get(offset, -1) if start_line and start_line >= MARKER_BASE else offset)
-        if target is not None and target.opname in _UNPACKS and target.positions and target.positions.lineno is not None:
-            first, last = min(first, target.positions.lineno), max(last, target.positions.end_lineno or last)
+        way = self.instructions.get(self.following.get(offset, -1) if start_line and start_line >= MARKER_BASE else offset)
+        if way is not None and way.opname in _UNPACKS and way.positions and way.positions.lineno is not None:
+            first, last = min(first, way.positions.lineno), max(last, way.positions.end_lineno or last)
         todo, seen = [(offset, True)], set()
         while todo:
             position, straight = todo.pop()
@@ -434,7 +433,8 @@ class MarkersCore:
         if marked is None:
             if stale:
                 self._stale_cache(filename, stale)
-            marked = Marked(mark_code(code, self._marks_of(filename)), self._marks_of(filename))
+            marks = self._marks_of(filename)
+            marked = Marked(mark_code(code, marks), marks)
             self.marked_at_import += 1
         else:
             self.marked_ahead += 1

@@ -26,7 +26,7 @@ import itertools
 import re
 import sys
 import types
-from typing import Callable
+from typing import Any, Callable
 
 MARKER_BASE = 1 << 30  # marker lines: no source file has a billion lines
 
@@ -107,12 +107,12 @@ class _Rewrite:
         ranges = list(code.co_lines())
         self.range_starts = [start for start, _, _ in ranges]
         self.range_lines = [line for _, _, line in ranges]
+        self.arrivals: dict[int, int] = {}  # how many jumps land at each offset
+        self.exception_entries: list[Any] = []
+        self.handlers: set[int] = set()  # where exception handlers begin
+        self.implied: dict[int, int] = {}  # an instruction whose LINE event says a way was taken -> its marker
         # What goes in before the instruction at an offset: the marker the instruction before falls into,
         # then a marker per branch line of the jumps landing there.
-        self.arrivals: dict[int, int] = {}  # how many jumps land at each offset
-        self.exception_entries: list = []
-        self.handlers: set[int] = set()
-        self.implied: dict[int, int] = {}  # an instruction whose LINE event says a way was taken -> its marker
         self.falls_into: dict[int, int] = {}
         self.landing: dict[int, dict[int, int]] = {}
 
