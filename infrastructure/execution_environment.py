@@ -8,6 +8,7 @@ SHUTDOWN to extensions within a 2 s budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -274,8 +275,11 @@ class ExecutionEnvironment:
         del self._results[request_id]
         return record
 
-    def shutdown(self) -> dict[str, Any]:
-        """SIGTERM to the runtime (when an extension is registered), then SHUTDOWN to extensions."""
+    def shutdown(self, timeout: float = 60) -> dict[str, Any]:
+        """Once idle, as Lambda spins down only an idle environment: SIGTERM to the runtime (when an
+        extension is registered), then SHUTDOWN to extensions."""
+        with contextlib.suppress(RuntimeError):  # a runtime that already exited is shut down all the same
+            self._wait_until_ready(time.monotonic() + timeout, "shutdown")
         began = time.monotonic()
         runtime_code = None
         if self._runtime is not None and self._runtime.poll() is None:

@@ -98,7 +98,7 @@ def test_extension_ships_every_flush_by_shutdown_and_the_function_never_imports_
 def test_zero_code_mode_in_an_execution_environment_covers_init_code(tmp_path):
     app = copy_app(tmp_path)
     opt = stage_layer(tmp_path / "opt")
-    # A flush per invocation, before the response: what is asserted does not hang on the shutdown budget.
+    # A flush per invocation, as the runtime asks for the next one: what is asserted does not hang on the shutdown budget.
     environment = ExecutionEnvironment(
         "plain-fn", "plain.lambda_handler", app, opt, exec_wrapper=True,
         env={"COVERAGE_SOURCE_ROOT": str(app), "COVERAGE_OUTBOX_DIR": str(tmp_path / "outbox"),

@@ -222,6 +222,25 @@ class CoverageSession:
 
         return measured_handler
 
+    def measure_runtime_loop(self, next_invocation: Callable[[], Any]) -> Callable[[], Any]:
+        """The runtime's `wait_next_invocation`, ending the previous invocation first (see runtime_loop).
+
+        Called after the runtime posted the previous response, so counting and a policy flush are off the
+        response path; measuring starts, in decorator mode, as the first invocation arrives.
+        """
+        serving = [False]
+
+        def wait_next_invocation() -> Any:
+            if serving[0]:
+                serving[0] = False
+                self.end_invocation()
+            request = next_invocation()  # the runtime's own errors pass through untouched
+            serving[0] = self._plain_invocations or self.begin_invocation()
+            return request
+
+        wait_next_invocation.__counts_invocations__ = True  # type: ignore[attr-defined]
+        return wait_next_invocation
+
     def begin_invocation(self, event: Any = None) -> bool:
         """Before an outermost handler call that has work to do first: start measuring on the first, switch the
         context when COVERAGE_CONTEXTS asks. True when the invocation is measured, and so to be counted."""
