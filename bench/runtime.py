@@ -52,12 +52,14 @@ class Plan:
 
 
 def venv_requirements(version: str) -> list[str]:
-    """What a bench venv holds: the coverage.py the layer ships for that Python, and the Powertools of this venv."""
+    """What a bench venv holds: the coverage.py the layer ships for that Python, and this venv's Powertools and
+    runtime interface client (the worker loads and runs handlers with awslambdaric's own loop)."""
     from importlib.metadata import version as installed
 
     from lambda_coverage.layer.layout import COVERAGE_PINS
 
-    return [f"coverage=={COVERAGE_PINS[version]}", f"aws-lambda-powertools=={installed('aws-lambda-powertools')}"]
+    return [f"coverage=={COVERAGE_PINS[version]}", f"aws-lambda-powertools=={installed('aws-lambda-powertools')}",
+            f"awslambdaric=={installed('awslambdaric')}"]
 
 
 def interpreters() -> dict[str, str]:
@@ -94,7 +96,8 @@ def markers_python(version: str) -> bool:
 
 def precompile(pythons: dict[str, str], *paths: Path) -> None:
     """Bytecode for the layer, the handlers and `paths` in every interpreter, as a built layer and a deployment package ship it."""
-    targets = [REPO / "layer_src" / "coverage_wrapper", BENCH_DIR / "handlers.py", BENCH_DIR / "rest_api.py", BENCH_DIR / "traffic.py", *paths]
+    targets = [REPO / "layer_src" / "coverage_wrapper", BENCH_DIR / "handlers.py", BENCH_DIR / "rest_api.py", BENCH_DIR / "traffic.py",
+               BENCH_DIR / "decorated.py", *paths]
     for python in pythons.values():
         subprocess.run([python, "-m", "compileall", "-q", *map(str, targets)],
                        env=dict(os.environ, PYTHONPYCACHEPREFIX=str(PYCACHE)), check=True, capture_output=True)
@@ -173,6 +176,7 @@ def run_worker(python: str, variant: str, shape: str, invocations: int, env: dic
     samples = record.pop("samples_us")
     record["median_us"] = statistics.median(samples)
     record["mean_us"] = statistics.fmean(samples)  # with the invocations that flushed by policy
+    record["between_us"] = statistics.median(record["between_us"])  # asking for the next invocation, after the response
     return record
 
 

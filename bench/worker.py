@@ -32,13 +32,56 @@ if shape == "package":
 else:
     include = [os.path.join(here, "handlers.py"), os.path.join(here, "rest_api.py")]
 
+
+
+class StandInRuntime:
+    """awslambdaric's runtime client with its HTTP calls to the Runtime API left out.
+
+    The real `bootstrap.run` loads the handler with it, as in Lambda, then asks it for the first
+    invocation: that ends the loading. Every invocation after that starts with its
+    `wait_next_invocation`, which the layer may have wrapped to count invocations after each response.
+    """
+
+    class Loaded(Exception):
+        pass
+
+    def __init__(self):
+        self.loaded = False
+
+    def wait_next_invocation(self):
+        if not self.loaded:
+            self.loaded = True
+            raise self.Loaded
+        return None  # the worker passes each event itself
+
+    def post_init_error(self, error, *args):
+        raise RuntimeError(f"the handler failed to load: {error}")
+
+
+def load_as_the_runtime_does(spec):
+    """The handler `spec` names, loaded by awslambdaric's own `bootstrap.run`; and the client's next-invocation call."""
+    from awslambdaric import bootstrap
+
+    client = StandInRuntime()
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        bootstrap.run(spec, client)
+    except StandInRuntime.Loaded:
+        pass
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr  # run() wraps them, unbuffered
+    return bootstrap._get_handler(spec), client.wait_next_invocation  # the module is loaded: the same object again
+
+
 if variant == "zero":
-    zero_module, _, zero_attribute = os.environ["_HANDLER"].rpartition(".")
-    handler = getattr(importlib.import_module(zero_module), zero_attribute)
-    module = sys.modules[module_name]
+    handler_spec = os.environ["_HANDLER"]
+elif variant == "layer":
+    handler_spec = "decorated.handler"  # the shape's handler under @coverage_handler, decorated as its module loads
+    os.environ["BENCH_DECORATE"] = f"{module_name}.{attribute}"
 else:
-    module = importlib.import_module(module_name)
-    handler = getattr(module, attribute)
+    handler_spec = f"{module_name}.{attribute}"
+handler, next_invocation = load_as_the_runtime_does(handler_spec)
+module = sys.modules[module_name]
 
 if shape == "package":
     with open(os.path.join(code_dir, "events.json")) as stream:
@@ -52,11 +95,7 @@ elif shape == "powertools":
 else:
     events = [{"n": 2000, "sleep": 0.002, "name": "bench"}]
 
-if variant == "layer":
-    from coverage_wrapper import coverage_handler
-
-    handler = coverage_handler(handler)
-elif variant == "plain":
+if variant == "plain":
     import coverage
 
     plain = coverage.Coverage(data_file=None, branch=os.environ.get("COVERAGE_BRANCH_COVERAGE") != "false", include=include, config_file=False)  # core from COVERAGE_CORE
@@ -97,15 +136,19 @@ def core_in_use():
     return ""
 
 
+next_invocation()
 handler(dict(events[0]), None)
 first_done = time.perf_counter()
 first_cpu_ms = time.process_time() * 1000  # this process's CPU since it began: what a loaded machine cannot inflate by waiting
-samples = []
+samples, between = [], []
 for n in range(invocations):
     event = dict(events[(n + 1) % len(events)])
     began = time.perf_counter()
+    next_invocation()  # after the previous response: the runtime asks for the next invocation
+    ready = time.perf_counter()
     handler(event, None)
-    samples.append((time.perf_counter() - began) * 1e6)
+    samples.append((time.perf_counter() - ready) * 1e6)
+    between.append((ready - began) * 1e6)
 maxrss_kb = peak_rss_kb()
 aws_sdk_loaded = "boto3" in sys.modules or "botocore" in sys.modules  # before any fallback upload needs it
 
@@ -135,6 +178,8 @@ def against_bare_copy(copy_dir, block=50):
                 sys.settrace(None if fn is bare_copy else tracer)
             for event in batch:
                 event = dict(event)
+                if fn is handler:
+                    next_invocation()
                 began = time.perf_counter()
                 fn(event, None)
                 took.append(time.perf_counter() - began)
@@ -177,6 +222,7 @@ if flushes and variant in ("layer", "zero"):
 
 print(json.dumps({
     "samples_us": samples,
+    "between_us": between,
     "first_done": first_done,
     "first_cpu_ms": first_cpu_ms,
     "flush_ms": flush_ms,

@@ -104,7 +104,7 @@ def test_added_ratio_compares_time_added_over_bare_with_the_floors():
 
 def _run(python, shape, variant, round_, median_us, core="", **extra):
     return {"python": python, "shape": shape, "variant": variant, "round": round_, "median_us": median_us, "mean_us": median_us,
-            "core": core, "flush_mode": "extension", **extra}
+            "between_us": 0.1 if variant == "bare" else 0.5, "core": core, "flush_mode": "extension", **extra}
 
 
 def test_warm_table_puts_the_default_first_and_judges_it_on_per_round_ratios():
@@ -122,7 +122,7 @@ def test_warm_table_puts_the_default_first_and_judges_it_on_per_round_ratios():
     assert header.index("**default**, decorator") < header.index("**default**, zero-code") < header.index("`ctrace`, branch") < header.index("`sysmon`, line")
     # A slow round moves bare and the default alike: the ratio stays 1.02 in every round.
     assert "**1.020× (1.020–1.020)**" in first and "**1.040× (1.040–1.040)**" in first and "8.000× (8.000–8.000)" in first
-    assert "markers" in first
+    assert "markers" in first and "| +0.4 / +0.4 |" in first  # asking for the next invocation, after the response
     assert [g[2] for g in goals] == ["met"] * 2 * len(runtime.SHAPES)
     assert goals[0][0] == "Warm, default configuration (branch coverage, `markers`), decorator, Python 3.12, cpu handler"
     assert goals[1][0] == "Warm, default configuration (branch coverage, `markers`), zero-code, Python 3.12, cpu handler"
@@ -209,8 +209,8 @@ def test_missed_goals_are_explained_only_where_they_are_missed():
     runs = [_run("3.12", shape, variant, 0, us, "markers") for shape in runtime.SHAPES
             for variant, us in (("bare", 10.0), ("default", 11.3), ("zero-default", 11.2), ("sysmon-line", 11.3))]
     assert explain_missed([("Warm, …, Python 3.12, io handler", "1.01×", "met", "≤ 1.05×")], runs, []) == "Every goal is met."
-    text = explain_missed([("Warm, default configuration (branch coverage, `markers`), decorator, Python 3.12, powertools handler", "1.13×", "MISSED by 8%", "≤ 1.05×")], runs, [])
-    assert "fixed cost per invocation" in text and "about 1.3 µs" in text
+    text = explain_missed([("Warm, default configuration (branch coverage, `markers`), decorator, Python 3.12, tiny handler", "1.13×", "MISSED by 8%", "≤ 1.05×")], runs, [])
+    assert "3.12 tiny: +1.3 / +1.2 µs" in text and "the clock's step" in text
     assert "Call-heavy code" not in text and "Cold start with a package" not in text
 
 
