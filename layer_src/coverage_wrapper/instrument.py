@@ -1,7 +1,7 @@
 """Zero-code mode: the handler Lambda calls when `AWS_LAMBDA_EXEC_WRAPPER=/opt/coverage-instrument`.
 
 The exec wrapper moves the function's `_HANDLER` to `COVERAGE_ORIGINAL_HANDLER` and points `_HANDLER`
-here; measurement already started in `boot/sitecustomize.py`, so the user module's init code is covered.
+here. Importing this module starts measuring, then imports the user's module, so its init code is covered.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable
 
 from .handler import coverage_handler
+from .session import get_session
 
 
 def load_handler(spec: str) -> Callable[..., Any]:
@@ -35,6 +36,10 @@ def load_handler(spec: str) -> Callable[..., Any]:
 
 def _wrapped_original() -> Callable[..., Any]:
     spec = os.environ.get("COVERAGE_ORIGINAL_HANDLER", "")
+    try:
+        get_session().start_continuous()
+    except Exception as exc:  # never stop the runtime from loading the handler
+        sys.stdout.write('{"level": "ERROR", "message": "Coverage zero-code start failed", "error": %r}\n' % str(exc))
     original = load_handler(spec)  # the user's import errors surface exactly as without the layer
     if getattr(original, "__wrapped_by_coverage__", False):
         return original

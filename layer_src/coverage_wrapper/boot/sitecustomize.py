@@ -1,7 +1,10 @@
-"""Zero-code mode's first step: start measuring before the Lambda runtime imports the handler module.
+"""Zero-code mode's first step: make the layer importable wherever the exec wrapper runs a Python.
 
-The exec wrapper puts this directory first on PYTHONPATH. After starting, the next `sitecustomize` on
-the path (if any) is imported too, so an existing one keeps working.
+The exec wrapper puts this directory first on PYTHONPATH. Lambda puts the layer on the path itself;
+elsewhere (a local run of the wrapper) this adds it. Measuring starts later, as the runtime imports the
+handler the wrapper named (`coverage_wrapper.instrument`), so neither the interpreter's start nor the
+runtime's own loading is measured. The next `sitecustomize` on the path (if any) is imported too, so an
+existing one keeps working.
 """
 
 import importlib
@@ -9,19 +12,13 @@ import os
 import sys
 
 
-def _start_measuring() -> None:
+def _find_the_layer() -> None:
     boot_dir = os.path.dirname(os.path.abspath(__file__))
     package_parent = os.path.dirname(os.path.dirname(boot_dir))
     version_dir = os.path.join(package_parent, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
     for path in (package_parent, version_dir):
         if os.path.isdir(path) and path not in sys.path:
             sys.path.append(path)
-    try:
-        from coverage_wrapper.session import get_session
-
-        get_session().start_continuous()
-    except Exception as exc:  # never stop the runtime from starting
-        sys.stdout.write('{"level": "ERROR", "message": "Coverage zero-code start failed", "error": %r}\n' % str(exc))
 
 
 def _chain_next_sitecustomize() -> None:
@@ -39,5 +36,5 @@ def _chain_next_sitecustomize() -> None:
             sys.modules["sitecustomize"] = ours
 
 
-_start_measuring()
+_find_the_layer()
 _chain_next_sitecustomize()
