@@ -356,10 +356,12 @@ class MarkersCore:
         # Keyed by the code object's id (its hash covers all the code nested in it: a module's costs ~7 us);
         # `_code_trees` keeps each marked code object alive.
         self._pending: dict[int, set[Any]] = {}
-        self._watched: dict[tuple[str, types.CodeType], None] = {}  # marked modules' code
+        # Code objects compare equal by content, not by file (two sibling packages' identical `__init__`
+        # modules, say): every table of code objects here is keyed by id, and keeps the object alive.
+        self._watched: dict[int, tuple[str, types.CodeType]] = {}  # marked modules' code
         # Code compiled before measuring began, held weakly: once its functions run marked code, nothing runs it.
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
-        self._code_trees: dict[types.CodeType, tuple[types.CodeType, ...]] = {}
+        self._code_trees: dict[int, tuple[types.CodeType, ...]] = {}  # a code object first, then all nested in it
         self._waiting_for: dict[int, frozenset[Any]] = {}  # the events each marked code object can report, by id
         # Per marked code object (by id; the object is kept here): offset of a line's first instruction -> marker.
         self._implied: dict[int, tuple[types.CodeType, dict[int, int]]] = {}
@@ -484,7 +486,7 @@ class MarkersCore:
         (compiled before measuring began), BRANCH and PY_RESUME too."""
         self._files.add(filename)
         if marked:
-            self._watched[(filename, code)] = None
+            self._watched[id(code)] = (filename, code)
         else:
             self._watched_unmarked.add(code)
         self._arm(code, filename, marked)
@@ -496,9 +498,9 @@ class MarkersCore:
         worked out at its first event (most code of a package never runs in a given environment)."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
-        tree = self._code_trees.get(code) if marked else tuple(code_objects(code))  # unmarked code is held weakly
+        tree = self._code_trees.get(id(code)) if marked else tuple(code_objects(code))  # unmarked code is held weakly
         if tree is None:  # code objects never change
-            tree = self._code_trees[code] = tuple(code_objects(code))
+            tree = self._code_trees[id(code)] = tuple(code_objects(code))
         for nested in tree:
             if switching and nested.co_name == "<module>":
                 continue
@@ -584,7 +586,7 @@ class MarkersCore:
         )
         if context:
             self._ways = {}
-            for filename, code in list(self._watched):
+            for filename, code in list(self._watched.values()):
                 self._arm(code, filename, True, switching=True)
             for code in list(self._watched_unmarked):
                 self._arm(code, code.co_filename, False)
@@ -632,34 +634,32 @@ class MarkersCore:
                 if stale:
                     self._stale_cache(filename, stale)
                 self.marked_at_import += 1
-        copies: dict[types.CodeType, types.CodeType] = {}
-        kept: set[types.CodeType] = set()
-        unmarked: set[types.CodeType] = set()
+        # By id (equal code objects of two files are two files' code), each entry keeping its code alive.
+        copies: dict[int, tuple[types.CodeType, types.CodeType]] = {}
+        failed: set[int] = set()
         for value in gc.get_objects():
             if type(value) is not types.FunctionType or value.__code__.co_filename not in wanted:
                 continue
             code = value.__code__
-            new = copies.get(code)
-            if new is None:
+            entry = copies.get(id(code))
+            if entry is None:
                 try:
-                    new = copies[code] = mark_code(code, self._marks_of(code.co_filename))
+                    entry = copies[id(code)] = (code, mark_code(code, self._marks_of(code.co_filename)))
                 except Exception:  # never stop measuring over one function: it runs unmarked
-                    new = copies[code] = code
-                    unmarked.add(code)
-                    continue
-            if new is code:
-                kept.add(code)
-                continue
-            value.__code__ = new
-            unmarked.add(code)
+                    copies[id(code)] = (code, code)
+                    failed.add(id(code))
+            if entry is not None and entry[1] is not code:
+                value.__code__ = entry[1]
         for filename in wanted:
             self._note_implied(self._marks_of(filename))
-        for code in kept - unmarked:
-            self.watch(code, code.co_filename)
-        for code in set(copies.values()) - kept - unmarked:
-            self.watch(code, code.co_filename)
-        for code in unmarked:
-            self.watch(code, code.co_filename, marked=False)
+        for key, (code, new) in copies.items():
+            if key in failed:
+                self.watch(code, code.co_filename, marked=False)
+            elif new is code:
+                self.watch(code, code.co_filename)
+            else:
+                self.watch(new, new.co_filename)
+                self.watch(code, code.co_filename, marked=False)
 
     def _lines_ran_at_import(self) -> dict[str, set[int]]:
         """Per module imported before measuring began, the lines its import is sure to have run."""
