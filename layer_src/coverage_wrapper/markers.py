@@ -1,11 +1,15 @@
 """The `markers` core: branch coverage on Python 3.12 and 3.13 at the cost of line coverage.
 
-At import, the bytecode of a measured module (its pyc, or its source compiled, as without the layer)
-is marked (`marking.mark_code`): each way out of each branch either runs into a line's first
-instruction that only it reaches, or gets a no-op instruction (a marker) whose line number, from
-`MARKER_BASE` up, names it. `sys.monitoring` LINE events record each real line and each marker once
-and return DISABLE, so a warm invocation runs no callback at all; before 3.14 BRANCH events cannot be
-silenced one direction at a time (CPython issue 122548).
+A function's code is marked (`marking.mark_code`) at its first call: each way out of each branch
+either runs into a line's first instruction that only it reaches, or gets a no-op instruction (a
+marker) whose line number, from `MARKER_BASE` up, names it. `sys.monitoring` LINE events record each
+real line and each marker once and return DISABLE, so a warm invocation runs no callback at all;
+before 3.14 BRANCH events cannot be silenced one direction at a time (CPython issue 122548). The
+first call itself runs the code as it was compiled, its lines from LINE events and its branches from
+BRANCH events (see below); from the second call on the function runs its marked copy. So a cold start
+pays for the code that runs, not for the size of the package: most of a package never runs in one
+execution environment. A module with an `async for` is marked whole at import (only markers tell the
+ways out of one), as is a module `lambda-coverage mark` marked ahead.
 
 At save, each marker that ran, and each line's first instruction that implies a way out, becomes the
 arc coverage.py's C tracer would have recorded: the LINE event carries the offset of the instruction
@@ -15,11 +19,13 @@ markers speak for it) gives the edge's destination in the very copy of the code 
 body is compiled more than once). Lines are saved as self-arcs `(l, l)`, which coverage.py's reporting reads as executed lines.
 The data file is ordinary coverage.py data.
 
-Decorator mode measures from the first invocation: each function of a module imported before then
-gets its code marked the same way (nothing is compiled). Code that keeps running unmarked (a frame
-already running when a `CoverageContext` block starts, a generator suspended at import) has its
-lines from LINE and PY_RESUME events and its branches from BRANCH events, each branch instruction
-silenced once it has gone both ways.
+In zero-code mode the functions are found by their qualified names in their module (methods, and
+decorated functions through `__wrapped__`, included); decorator mode measures from the first
+invocation, and finds every function of the modules imported before then through the garbage
+collector. Code that runs unmarked (a function's first call, a closure made before its enclosing
+function was marked, a function found no other way, a frame already running when a `CoverageContext`
+block starts, a generator suspended at import) has its lines from LINE and PY_RESUME events and its
+branches from BRANCH events, each branch instruction silenced once it has gone both ways.
 
 `lambda-coverage mark` marks ahead, when the deployment package is built: each module's marked code
 goes beside its bytecode in `__pycache__`, checked against the source's hash and this layer's
@@ -47,7 +53,7 @@ from typing import Any
 from . import log
 from ._version import __version__
 from .imported import ran_at_import
-from .marking import MARKER_BASE, Marks, mark_code
+from .marking import MARKER_BASE, Marks, has_async_for, mark_code
 from .sources import is_measured
 
 TOOL_NAME = "lambda-coverage"
@@ -251,6 +257,7 @@ class Bytecode:
 # instrumented (measured here; a fresh copy runs at full speed); 3.13 does not, and there a function
 # whose `__code__` is set loses its call specializations, so the copy would cost more than it saves.
 _FRESH_COPIES = sys.version_info[:2] == (3, 12)
+_FUNCTION = 0x0001  # CO_OPTIMIZED: a function's code, not a module's or a class body's
 
 
 def _functions_of(value: Any) -> Iterator[types.FunctionType]:
@@ -268,18 +275,23 @@ def _functions_of(value: Any) -> Iterator[types.FunctionType]:
         value = getattr(value, "__wrapped__", None)
 
 
-def _run_fresh_copy(code: types.CodeType, namespace: dict[str, Any]) -> None:
-    """Code that has nothing left to report: the function running it, found by its qualified name in its
-    module, gets an uninstrumented copy from its next call on. Functions found no other way keep the code."""
+def _functions_running(code: types.CodeType, namespace: dict[str, Any]) -> list[types.FunctionType]:
+    """The functions whose code is `code`, found by its qualified name in its module's namespace: a module's
+    functions and its classes' methods (decorated ones through `__wrapped__`), not closures."""
     parts = code.co_qualname.split(".")
     if "<locals>" in parts or code.co_name.startswith("<"):
-        return
+        return []
     holder: Any = namespace.get(parts[0])
     for part in parts[1:]:
         holder = vars(holder).get(part) if isinstance(holder, type) else None
-    for function in _functions_of(holder):
-        if function.__code__ is code:
-            function.__code__ = code.replace()
+    return [function for function in _functions_of(holder) if function.__code__ is code]
+
+
+def _run_fresh_copy(code: types.CodeType, namespace: dict[str, Any]) -> None:
+    """Code that has nothing left to report: the function running it gets an uninstrumented copy from its
+    next call on. Functions found no other way keep the code."""
+    for function in _functions_running(code, namespace):
+        function.__code__ = code.replace()
 
 _active: MarkersCore | None = None
 _NOT_YET: set[Any] = {object()}  # pending events of marked code that has not run yet: worked out at its first event
@@ -342,7 +354,8 @@ class MarkersCore:
         self.measuring_imports = False
         self._measuring = False
         self._files: set[str] = set()
-        self._marks: dict[str, Marks] = {}
+        self._marks: dict[str, Marks] = {}  # what each file's code is marked with from now on
+        self._marks_by_code: dict[int, Marks] = {}  # what each marked code object's markers are numbered in, by id
         self._bytecode: dict[types.CodeType, Bytecode] = {}
         self._context = ""
         # Per dynamic context: the lines (markers included) each file ran, and where each marker ran.
@@ -363,6 +376,9 @@ class MarkersCore:
         self._watched_unmarked: weakref.WeakSet[types.CodeType] = weakref.WeakSet()
         self._code_trees: dict[int, tuple[types.CodeType, ...]] = {}  # a code object first, then all nested in it
         self._waiting_for: dict[int, frozenset[Any]] = {}  # the events each marked code object can report, by id
+        # Functions' code not marked yet, by id: marked at its first call (PY_START), which runs unmarked. With
+        # the functions running it when they are known (decorator mode), else found by qualified name.
+        self._lazy: dict[int, tuple[types.CodeType, str, list[weakref.ref[types.FunctionType]] | None]] = {}
         # Per marked code object (by id; the object is kept here): offset of a line's first instruction -> marker.
         self._implied: dict[int, tuple[types.CodeType, dict[int, int]]] = {}
         # Per dynamic context: lines a generator suspended before measuring resumed on. They ran, but not
@@ -430,24 +446,39 @@ class MarkersCore:
         return is_measured(filename, self.include, self.omit)
 
     def load_module(self, code: types.CodeType, filename: str) -> types.CodeType:
-        """A measured module's code, marked (ahead of time when `lambda-coverage mark` did it), with line events on."""
+        """A measured module's code, with its events on: marked ahead of time when `lambda-coverage mark` did
+        it; else as it is, its functions marked at their first call (most code of a package never runs in one
+        environment); a module with an `async for` is marked whole now."""
         marked, stale = load_cache(filename)
-        if marked is None:
-            if stale:
-                self._stale_cache(filename, stale)
-            marks = self._marks_of(filename)
-            marked = Marked(mark_code(code, marks), marks)
-            self.marked_at_import += 1
-        else:
+        if marked is not None:
             self.marked_ahead += 1
-            self._marks[filename] = marked.marks
-        self._note_implied(marked.marks)
-        self.watch(marked.code, filename)
-        return marked.code
+            self._marks.setdefault(filename, marked.marks)
+            self._watch_marked(marked.code, filename, marked.marks)
+            return marked.code
+        if stale:
+            self._stale_cache(filename, stale)
+        self.marked_at_import += 1
+        if has_async_for(code):
+            marks = self._marks_of(filename)
+            known_implied = len(marks.implied)
+            marked_code = mark_code(code, marks)
+            self._watch_marked(marked_code, filename, marks, known_implied)
+            return marked_code
+        for nested in code_objects(code):
+            if nested.co_flags & _FUNCTION and "<locals>" not in nested.co_qualname:
+                self._lazy[id(nested)] = (nested, filename, None)
+                self._watched_unmarked.add(nested)  # a switch of context finds it while it waits
+        self.watch(code, filename, marked=False)
+        return code
 
-    def _note_implied(self, marks: Marks) -> None:
-        for code, offsets in marks.implied:
-            self._implied[id(code)] = (code, offsets)
+    def _watch_marked(self, code: types.CodeType, filename: str, marks: Marks, implied_from: int = 0) -> None:
+        """Marked code (or code marking left as it is) comes into use: its markers resolve through `marks` (a
+        module reloaded from `lambda-coverage mark`'s file numbers its markers apart from the code marked before)."""
+        for nested in code_objects(code):
+            self._marks_by_code[id(nested)] = marks
+        for nested, offsets in marks.implied[implied_from:]:
+            self._implied[id(nested)] = (nested, offsets)
+        self.watch(code, filename)
 
     def _marks_of(self, filename: str) -> Marks:
         marks = self._marks.get(filename)
@@ -474,6 +505,32 @@ class MarkersCore:
         ways.add(destination)
         return sys.monitoring.DISABLE if len(ways) > 1 else None
 
+    def _on_start(self, code: types.CodeType, offset: int) -> Any:
+        """A function's first call: its code is marked for the calls after this one, which runs unmarked."""
+        waiting = self._lazy.pop(id(code), None)
+        if waiting is not None and waiting[0] is code:
+            try:
+                self._mark_lazily(code, waiting[1], waiting[2], sys._getframe(1).f_globals)
+            except Exception:  # never fail a call over its measurement: the function keeps running unmarked
+                pass
+        return sys.monitoring.DISABLE
+
+    def _mark_lazily(self, code: types.CodeType, filename: str, known: list[Any] | None, namespace: dict[str, Any]) -> None:
+        functions = [function for function in (ref() for ref in known) if function is not None and function.__code__ is code] \
+            if known is not None else _functions_running(code, namespace)
+        if not functions:
+            return  # found no other way (a function kept only in a registry): it runs unmarked, measured as such
+        marks = self._marks_of(filename)
+        known_implied = len(marks.implied)
+        new = mark_code(code, marks)
+        # Nothing rewritten (no branch, or each way runs into a line only it reaches): measured as marked code
+        # from this call on, which has run nothing yet.
+        self._watch_marked(new, filename, marks, known_implied)
+        if new is code:
+            return
+        for function in functions:
+            function.__code__ = new
+
     def _on_resume(self, code: types.CodeType, offset: int) -> Any:
         """Unmarked code only: a generator suspended before measuring began resumes on a line that ran."""
         if not self._measuring:
@@ -498,6 +555,7 @@ class MarkersCore:
         worked out at its first event (most code of a package never runs in a given environment)."""
         events = sys.monitoring.events
         wanted = events.LINE if marked else events.LINE | events.BRANCH | events.PY_RESUME
+        lazy = self._lazy
         tree = self._code_trees.get(id(code)) if marked else tuple(code_objects(code))  # unmarked code is held weakly
         if tree is None:  # code objects never change
             tree = self._code_trees[id(code)] = tuple(code_objects(code))
@@ -512,7 +570,8 @@ class MarkersCore:
                     self._pending[id(nested)] = _NOT_YET
                 elif not pending:
                     continue  # it reported everything in this context already
-            sys.monitoring.set_local_events(self._tool, nested, wanted)  # type: ignore[arg-type]  # _tool is set once started
+            first_call = events.PY_START if not marked and id(nested) in lazy else 0
+            sys.monitoring.set_local_events(self._tool, nested, wanted | first_call)  # type: ignore[arg-type]  # _tool is set once started
 
     def _waiting(self, code: types.CodeType) -> frozenset[Any]:
         waiting = self._waiting_for.get(id(code))
@@ -559,6 +618,7 @@ class MarkersCore:
             monitoring.register_callback(tool, monitoring.events.LINE, self._on_line)
             monitoring.register_callback(tool, monitoring.events.BRANCH, self._on_branch)
             monitoring.register_callback(tool, monitoring.events.PY_RESUME, self._on_resume)
+            monitoring.register_callback(tool, monitoring.events.PY_START, self._on_start)
             self._tool = tool
             _active = self
             importlib.machinery.SourceFileLoader.get_code = _marking_get_code  # type: ignore[method-assign, assignment]  # patched on the class on purpose
@@ -607,14 +667,14 @@ class MarkersCore:
     # modules imported before start (decorator mode, CoverageContext)
 
     def _adopt_imported_modules(self) -> None:
-        """Modules imported before measuring began: each of their functions is given its code, marked.
+        """Modules imported before measuring began: each of their functions gets its code marked at its first call.
 
         Every function object is found through the garbage collector (functions kept only by a cache, a
         dispatch table or a stack of wrappers included); functions sharing a code object share its marked
-        copy. A function with no branch in its code (nested code included) keeps its code, measured as
-        marked code is: its marked copy would differ in nothing, and Python 3.13 stops specializing calls to
-        a function whose `__code__` is set. The old code of the others is measured unmarked from then on: a
-        frame may be running it (a generator suspended at import).
+        copy. A function with nothing to rewrite keeps its code, measured as marked code is: its marked copy
+        would differ in nothing, and Python 3.13 stops specializing calls to a function whose `__code__` is
+        set. The old code of the others is measured unmarked from then on: a frame may be running it (a
+        generator suspended at import).
 
         The lines each module's import is sure to have run come from `lambda-coverage mark`'s file when
         there is one, else from a parse at the first save, off the first invocation's path.
@@ -634,32 +694,31 @@ class MarkersCore:
                 if stale:
                     self._stale_cache(filename, stale)
                 self.marked_at_import += 1
-        # By id (equal code objects of two files are two files' code), each entry keeping its code alive.
-        copies: dict[int, tuple[types.CodeType, types.CodeType]] = {}
-        failed: set[int] = set()
+        # By id: equal code objects of two files are two files' code.
+        functions: dict[int, tuple[types.CodeType, list[weakref.ref[types.FunctionType]]]] = {}
         for value in gc.get_objects():
-            if type(value) is not types.FunctionType or value.__code__.co_filename not in wanted:
+            if type(value) is types.FunctionType and value.__code__.co_filename in wanted:
+                functions.setdefault(id(value.__code__), (value.__code__, []))[1].append(weakref.ref(value))
+        for key, (code, holders) in functions.items():
+            if not has_async_for(code):
+                self._lazy[key] = (code, code.co_filename, holders)
+                self.watch(code, code.co_filename, marked=False)
                 continue
-            code = value.__code__
-            entry = copies.get(id(code))
-            if entry is None:
-                try:
-                    entry = copies[id(code)] = (code, mark_code(code, self._marks_of(code.co_filename)))
-                except Exception:  # never stop measuring over one function: it runs unmarked
-                    copies[id(code)] = (code, code)
-                    failed.add(id(code))
-            if entry is not None and entry[1] is not code:
-                value.__code__ = entry[1]
-        for filename in wanted:
-            self._note_implied(self._marks_of(filename))
-        for key, (code, new) in copies.items():
-            if key in failed:
+            marks = self._marks_of(code.co_filename)
+            known_implied = len(marks.implied)
+            try:
+                new = mark_code(code, marks)
+            except Exception:  # never stop measuring over one function: it runs unmarked
                 self.watch(code, code.co_filename, marked=False)
-            elif new is code:
-                self.watch(code, code.co_filename)
-            else:
-                self.watch(new, new.co_filename)
-                self.watch(code, code.co_filename, marked=False)
+                continue
+            self._watch_marked(new, code.co_filename, marks, known_implied)
+            if new is code:
+                continue
+            for ref in holders:
+                function = ref()
+                if function is not None:
+                    function.__code__ = new
+            self.watch(code, code.co_filename, marked=False)  # a frame may be running it (a generator suspended at import)
 
     def _lines_ran_at_import(self) -> dict[str, set[int]]:
         """Per module imported before measuring began, the lines its import is sure to have run."""
@@ -684,11 +743,9 @@ class MarkersCore:
         """coverage.py arcs for what one file ran: lines as self-arcs, markers and branch events as the arcs
         of their edges."""
         found = {(line, line) for line in executed if line < MARKER_BASE}
-        marks = self._marks.get(filename)
-        if marks is not None:
-            for _, code, offset, marker in sites:
-                branch = marks.branch_lines[marker - MARKER_BASE]
-                found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
+        for _, code, offset, marker in sites:
+            branch = self._marks_by_code[id(code)].branch_lines[marker - MARKER_BASE]
+            found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
         for _, code, offset, destination in branches:
             bytecode = self._bytecode_of(code)
             branch = bytecode.line_of.get(offset)

@@ -80,6 +80,13 @@ class Marks:
         return MARKER_BASE + len(self.branch_lines) - 1
 
 
+def has_async_for(code: types.CodeType) -> bool:
+    """Whether `code` or code nested in it has an `async for`, whose ways out only markers can tell."""
+    if bytes((_END_ASYNC_FOR,)) in code.co_code[::2]:
+        return True
+    return any(has_async_for(constant) for constant in code.co_consts if isinstance(constant, types.CodeType))
+
+
 def mark_code(code: types.CodeType, marks: Marks) -> types.CodeType:
     """`code` and the code nested in it with a marker on each way out of each branch; `code` itself
     when there is no branch in any of it."""
