@@ -587,14 +587,13 @@ add to plain measurement.
 ## 2. Cold start and memory, tiny handler
 
 Cold start is measured to the end of the first invocation, as the process's own **CPU time**
-(`time.process_time()`, which counts interpreter start-up, `sitecustomize` and every import) and as
+(`time.process_time()`, which counts interpreter start-up, the runtime's loading and every import) and as
 **wall time** from spawn (the parent's clock; on this shared machine it also counts waiting for a
 core, so ratios are taken on CPU time). Tiny handler, default configuration. **Floor** = `import
 coverage` + `Coverage(branch=True, ...).start()` (coverage.py's own default core) after the
 handler's import. The layer is judged by the time it adds over bare against the time the floor adds.
-**Zero-code** runs the worker through `layer_src/coverage-instrument` with `_HANDLER` set, so
-`boot/sitecustomize.py` starts measuring before the handler module is imported and the handler is
-loaded as the runtime would load it. RSS is the process's peak (`VmHWM`) minus bare's. AWS SDK
+**Zero-code** runs the worker through `layer_src/coverage-instrument` with `_HANDLER` set, so the
+runtime loads `coverage_wrapper.instrument`, which starts measuring, then imports the handler module. RSS is the process's peak (`VmHWM`) minus bare's. AWS SDK
 (boto3/botocore) loaded into the function process by the layer before any upload: {sdk_line(runs)}.
 
 {cold}

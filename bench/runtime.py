@@ -163,8 +163,8 @@ def run_worker(python: str, variant: str, shape: str, invocations: int, env: dic
     """One process; adds `cold_ms`: from spawn to the end of the first invocation, on the shared monotonic clock."""
     command = [python, str(WORKER), variant, shape, str(invocations), str(flushes)]
     if variant == "zero":
-        # As Lambda runs it: the exec wrapper in front of the runtime, the layer found by the wrapper.
-        env = dict(env, _HANDLER=HANDLER_SPECS[shape], PYTHONPATH=env["BENCH_CODE_DIR"])
+        # As Lambda runs it: the exec wrapper in front of the runtime, the layer on the path as /opt/python is.
+        env = dict(env, _HANDLER=HANDLER_SPECS[shape], PYTHONPATH=os.pathsep.join([env["BENCH_CODE_DIR"], str(REPO / "layer_src")]))
         command = [str(INSTRUMENT), *command]
     spawned = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=env["BENCH_CODE_DIR"])

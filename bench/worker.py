@@ -13,7 +13,7 @@ HTTP client stood in for (`load_as_the_runtime_does`): an invocation's time is t
 the runtime's own work (ask for the invocation, unmarshal, context, marshal, post); asking for the next
 invocation, where the layer counts the previous one, is timed apart.
 The parent measures the cold start from its own clock: `first_done` is CLOCK_MONOTONIC, shared by every
-process on the machine, so interpreter start-up and sitecustomize are counted too.
+process on the machine, so interpreter start-up and the runtime's loading are counted too.
 """
 
 import importlib

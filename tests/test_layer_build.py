@@ -105,7 +105,7 @@ def test_shared_package_scripts_and_bytecode_for_every_local_runtime(built):
         version_file = archive.read("python/coverage_wrapper/_version.py").decode()
         pyc_headers = {name: archive.read(name)[:8] for name in infos if name.endswith(".pyc")}
     assert f'"{built.version}"' in version_file and manifest["layer_version"] == built.version
-    assert "python/coverage_wrapper/boot/sitecustomize.py" in infos
+    assert "python/coverage_wrapper/instrument.py" in infos
     for script in ("coverage-instrument", "extensions/lambda-coverage-shipper"):
         mode = infos[script].external_attr >> 16
         assert stat.S_ISREG(mode) and mode & 0o777 == 0o755, script
@@ -114,7 +114,7 @@ def test_shared_package_scripts_and_bytecode_for_every_local_runtime(built):
     for runtime in compiled:
         tag = runtime.replace(".", "")
         assert f"python/coverage_wrapper/__pycache__/session.cpython-{tag}.pyc" in infos
-        assert f"python/coverage_wrapper/boot/__pycache__/sitecustomize.cpython-{tag}.pyc" in infos
+        assert f"python/coverage_wrapper/__pycache__/instrument.cpython-{tag}.pyc" in infos
         assert manifest["runtimes"][f"python{runtime}"]["bytecode"] is True
         # the markers core's bytecode only where it measures; elsewhere its source is all there is
         for module in ("markers", "marking"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -203,7 +204,7 @@ def test_sigterm_flushes_a_warm_idle_process_then_exits_as_without_the_layer(tmp
 def test_zero_code_mode_covers_module_level_lines(tmp_path):
     app = copy_app(tmp_path)
     env = layer_env(app, tmp_path, _HANDLER="plain.lambda_handler")
-    env["PYTHONPATH"] = str(app)  # as on Lambda: the layer is found by the wrapper, not by the user
+    env["PYTHONPATH"] = os.pathsep.join([str(app), str(LAYER_SRC)])  # as on Lambda, where /opt/python is on the path
     bootstrap = (
         "import importlib, json, os; "
         "module, _, name = os.environ['_HANDLER'].rpartition('.'); "

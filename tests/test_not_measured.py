@@ -65,7 +65,7 @@ def _app(tmp_path: Path) -> Path:
 
 def _zero_code(app: Path, env: dict[str, str], python: str = sys.executable) -> None:
     """The handler run as Lambda runs it in zero-code mode: the layer's wrapper starts measuring, then imports it."""
-    env = dict(env, _HANDLER="inits.lambda_handler", PYTHONPATH=str(app))
+    env = dict(env, _HANDLER="inits.lambda_handler", PYTHONPATH=os.pathsep.join([str(app), str(LAYER_SRC)]))  # /opt/python is on the path in Lambda
     bootstrap = (
         "import importlib, json, os; module, _, name = os.environ['_HANDLER'].rpartition('.'); "
         "print(json.dumps(getattr(importlib.import_module(module), name)({}, None)))"
