@@ -184,6 +184,7 @@ class Bytecode:
     """One code object's instructions, lines and exception handlers, to follow what runs after a marker."""
 
     def __init__(self, code: types.CodeType) -> None:
+        self.code = code
         listing = dis.Bytecode(code)
         self.instructions = {ins.offset: ins for ins in listing}
         offsets = sorted(self.instructions)
@@ -356,7 +357,8 @@ class MarkersCore:
         self._files: set[str] = set()
         self._marks: dict[str, Marks] = {}  # what each file's code is marked with from now on
         self._marks_by_code: dict[int, Marks] = {}  # what each marked code object's markers are numbered in, by id
-        self._bytecode: dict[types.CodeType, Bytecode] = {}
+        # The arcs each recorded site stands for, worked out once: a site is recorded once per context.
+        self._resolved: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = {}
         self._context = ""
         # Per dynamic context: the lines (markers included) each file ran, and where each marker ran.
         self._executed: dict[str, set[int]] = {}
@@ -733,24 +735,37 @@ class MarkersCore:
 
     # saving
 
-    def _bytecode_of(self, code: types.CodeType) -> Bytecode:
-        bytecode = self._bytecode.get(code)
-        if bytecode is None:
-            bytecode = self._bytecode[code] = Bytecode(code)
-        return bytecode
-
     def _arcs_of(self, filename: str, executed: set[int], sites: Iterable[tuple], branches: Iterable[tuple]) -> set[tuple[int, int]]:
         """coverage.py arcs for what one file ran: lines as self-arcs, markers and branch events as the arcs
-        of their edges."""
+        of their edges.
+
+        A site is resolved once and remembered. The bytecode followed to resolve them is read one code
+        object at a time and let go: every function's first call runs unmarked, so a first flush can have
+        sites in two copies of each function's code, and all their instructions at once would cost megabytes.
+        """
         found = {(line, line) for line in executed if line < MARKER_BASE}
-        for _, code, offset, marker in sites:
-            branch = self._marks_by_code[id(code)].branch_lines[marker - MARKER_BASE]
-            found.update((branch, end) for end in self._bytecode_of(code).next_lines(offset, branch))
-        for _, code, offset, destination in branches:
-            bytecode = self._bytecode_of(code)
-            branch = bytecode.line_of.get(offset)
-            if branch is not None:
-                found.update((branch, end) for end in bytecode.next_lines(destination, branch))
+        new: list[tuple[bool, tuple[Any, ...]]] = []
+        for is_marker, recorded in ((True, sites), (False, branches)):
+            for site in recorded:
+                resolved = self._resolved.get(site)
+                if resolved is None:
+                    new.append((is_marker, site))
+                else:
+                    found.update(resolved)
+        new.sort(key=lambda entry: id(entry[1][1]))  # by code object
+        bytecode: Bytecode | None = None
+        for is_marker, site in new:
+            _, code, offset, end_or_marker = site
+            if bytecode is None or bytecode.code is not code:
+                bytecode = Bytecode(code)
+            if is_marker:
+                branch: int | None = self._marks_by_code[id(code)].branch_lines[end_or_marker - MARKER_BASE]
+                start = offset
+            else:
+                branch, start = bytecode.line_of.get(offset), end_or_marker
+            resolved = tuple((branch, end) for end in bytecode.next_lines(start, branch)) if branch is not None else ()
+            self._resolved[site] = resolved
+            found.update(resolved)
         return found
 
     def arcs(self) -> dict[str, dict[str, set[tuple[int, int]]]]:
