@@ -53,7 +53,8 @@ from typing import Any
 from . import log
 from ._version import __version__
 from .imported import ran_at_import
-from .marking import MARKER_BASE, Marks, has_async_for, mark_code
+from .marking import _BACKWARD, _CACHES, _EXTENDED_ARG, MARKER_BASE, Marks, has_async_for, mark_code
+from .marking import _JUMPS as _JUMP_OPS
 from .sources import is_measured
 
 TOOL_NAME = "lambda-coverage"
@@ -175,7 +176,6 @@ def code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
 _EXITS = frozenset({"RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE"})
 _RAISES = frozenset({"RAISE_VARARGS", "RERAISE"})
 _ALWAYS_JUMPS = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP", "JUMP_NO_INTERRUPT"})
-_JUMPS = frozenset(dis.opname[op] for op in (*dis.hasjrel, *dis.hasjabs))
 _UNPACKS = frozenset({"UNPACK_SEQUENCE", "UNPACK_EX"})
 _BRANCHES = frozenset({"POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE", "POP_JUMP_IF_NONE", "POP_JUMP_IF_NOT_NONE", "FOR_ITER"})
 
@@ -185,11 +185,25 @@ class Bytecode:
 
     def __init__(self, code: types.CodeType) -> None:
         self.code = code
-        listing = dis.Bytecode(code)
-        self.instructions = {ins.offset: ins for ins in listing}
-        offsets = sorted(self.instructions)
+        # Offset -> (name, jump target or None, source positions), read straight from the code as `dis`
+        # lists it (inline caches left out, an EXTENDED_ARG its own instruction): `dis.Bytecode` builds far
+        # more than this needs, at ~0.5 ms per function.
+        raw, positions = code.co_code, list(code.co_positions())
+        self.instructions: dict[int, tuple[str, int | None, Any]] = {}
+        offset, arg = 0, 0
+        while offset < len(raw):
+            op = raw[offset]
+            arg = arg << 8 | raw[offset + 1]
+            following = offset + 2 + 2 * _CACHES[op]
+            target = None
+            if op in _JUMP_OPS:
+                target = following - 2 * arg if op in _BACKWARD else following + 2 * arg
+            self.instructions[offset] = (dis.opname[op], target, positions[offset // 2])
+            arg = arg if op == _EXTENDED_ARG else 0
+            offset = following
+        offsets = list(self.instructions)
         self.following = dict(zip(offsets, offsets[1:]))
-        self.handlers = listing.exception_entries  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
+        self.handlers = dis._parse_exception_table(code) if code.co_exceptiontable else []  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
         self.line_of: dict[int, int | None] = {}
         for start, end, line in code.co_lines():
             for offset in range(start, end, 2):
@@ -213,8 +227,8 @@ class Bytecode:
         # way straight on from the branch, the code of a `case` pattern that spans the guard's line.
         first = last = branch_line
         way = self.instructions.get(self.following.get(offset, -1) if start_line and start_line >= MARKER_BASE else offset)
-        if way is not None and way.opname in _UNPACKS and way.positions and way.positions.lineno is not None:
-            first, last = min(first, way.positions.lineno), max(last, way.positions.end_lineno or last)
+        if way is not None and way[0] in _UNPACKS and way[2][0] is not None:
+            first, last = min(first, way[2][0]), max(last, way[2][1] or last)
         todo, seen = [(offset, True)], set()
         while todo:
             position, straight = todo.pop()
@@ -224,15 +238,13 @@ class Bytecode:
             line = self.line_of.get(position)
             if line is not None and line >= MARKER_BASE and line != start_line:
                 continue
-            instruction = self.instructions[position]
+            name, target, (span_first, span_last, _, _) = self.instructions[position]
             if line is not None and line < MARKER_BASE and not first <= line <= last:
-                span = instruction.positions
-                if straight and span and span.lineno is not None and span.lineno <= branch_line == span.end_lineno:
-                    first = min(first, span.lineno)
+                if straight and span_first is not None and span_first <= branch_line == span_last:
+                    first = min(first, span_first)
                 else:
                     found.add(line)
                     continue
-            name = instruction.opname
             if name in _BRANCHES and position != offset:
                 continue
             if name in _EXITS or name in _RAISES:
@@ -242,8 +254,8 @@ class Bytecode:
                 else:
                     todo.append((handler, False))
                 continue
-            if name in _JUMPS:
-                todo.append((instruction.argval, False))
+            if target is not None:  # a jump
+                todo.append((target, False))
                 if name in _ALWAYS_JUMPS:
                     continue
             following = self.following.get(position)
@@ -357,8 +369,9 @@ class MarkersCore:
         self._files: set[str] = set()
         self._marks: dict[str, Marks] = {}  # what each file's code is marked with from now on
         self._marks_by_code: dict[int, Marks] = {}  # what each marked code object's markers are numbered in, by id
-        # The arcs each recorded site stands for, worked out once: a site is recorded once per context.
-        self._resolved: dict[tuple[Any, ...], tuple[tuple[int, int], ...]] = {}
+        # The arcs each recorded site stands for, worked out once (a site is recorded once per context), by
+        # the id of its code object (kept alive by the site) and its offset and marker or destination.
+        self._resolved: dict[tuple[int, int, int], tuple[tuple[int, int], ...]] = {}
         self._context = ""
         # Per dynamic context: the lines (markers included) each file ran, and where each marker ran.
         self._executed: dict[str, set[int]] = {}
@@ -747,7 +760,7 @@ class MarkersCore:
         new: list[tuple[bool, tuple[Any, ...]]] = []
         for is_marker, recorded in ((True, sites), (False, branches)):
             for site in recorded:
-                resolved = self._resolved.get(site)
+                resolved = self._resolved.get((id(site[1]), site[2], site[3]))
                 if resolved is None:
                     new.append((is_marker, site))
                 else:
@@ -764,7 +777,7 @@ class MarkersCore:
             else:
                 branch, start = bytecode.line_of.get(offset), end_or_marker
             resolved = tuple((branch, end) for end in bytecode.next_lines(start, branch)) if branch is not None else ()
-            self._resolved[site] = resolved
+            self._resolved[(id(code), offset, end_or_marker)] = resolved
             found.update(resolved)
         return found
 
