@@ -482,8 +482,9 @@ class MarkersCore:
         for nested in code_objects(code):
             if nested.co_flags & _FUNCTION and "<locals>" not in nested.co_qualname:
                 self._lazy[id(nested)] = (nested, filename, None)
-                self._watched_unmarked.add(nested)  # a switch of context finds it while it waits
-        self.watch(code, filename, marked=False)
+                self._watched_unmarked.add(nested)  # a switch of context re-arms each function, not the module
+        self._files.add(filename)
+        self._arm(code, filename, False)
         return code
 
     def _watch_marked(self, code: types.CodeType, filename: str, marks: Marks, implied_from: int = 0) -> None:
@@ -493,6 +494,7 @@ class MarkersCore:
             self._marks_by_code[id(nested)] = marks
         for nested, offsets in marks.implied[implied_from:]:
             self._implied[id(nested)] = (nested, offsets)
+        self._watched_unmarked.discard(code)  # code that waited for its first call, now measured as marked
         self.watch(code, filename)
 
     def _marks_of(self, filename: str) -> Marks:
@@ -545,6 +547,8 @@ class MarkersCore:
             return
         for function in functions:
             function.__code__ = new
+        # Only this first call runs the old code: a switch of context need not turn its events back on.
+        self._watched_unmarked.discard(code)
 
     def _on_resume(self, code: types.CodeType, offset: int) -> Any:
         """Unmarked code only: a generator suspended before measuring began resumes on a line that ran."""
