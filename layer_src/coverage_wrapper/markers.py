@@ -507,7 +507,7 @@ class MarkersCore:
         if not self._stale_logged:  # once: every module of a package marked by another layer version says the same
             self._stale_logged = True
             log.warning(
-                "Marked code from `lambda-coverage mark` is out of date: modules are marked at import (slower cold start)",
+                "Marked code from `lambda-coverage mark` is out of date: functions are marked at their first calls",
                 operation="coverage_markers",
                 file=filename,
                 reason=reason,
