@@ -53,8 +53,7 @@ from typing import Any
 from . import log
 from ._version import __version__
 from .imported import ran_at_import
-from .marking import _BACKWARD, _CACHES, _EXTENDED_ARG, MARKER_BASE, Marks, has_async_for, mark_code
-from .marking import _JUMPS as _JUMP_OPS
+from .marking import MARKER_BASE, Marks, after, has_async_for, jump_target, mark_code
 from .sources import is_measured
 
 TOOL_NAME = "lambda-coverage"
@@ -192,15 +191,12 @@ class Bytecode:
         self.instructions: dict[int, tuple[str, int | None, Any]] = {}
         offset, arg = 0, 0
         while offset < len(raw):
-            op = raw[offset]
+            op, unit = raw[offset], offset // 2
             arg = arg << 8 | raw[offset + 1]
-            following = offset + 2 + 2 * _CACHES[op]
-            target = None
-            if op in _JUMP_OPS:
-                target = following - 2 * arg if op in _BACKWARD else following + 2 * arg
-            self.instructions[offset] = (dis.opname[op], target, positions[offset // 2])
-            arg = arg if op == _EXTENDED_ARG else 0
-            offset = following
+            target = jump_target(op, arg, unit)
+            self.instructions[offset] = (dis.opname[op], None if target is None else 2 * target, positions[unit])
+            arg = arg if op == dis.EXTENDED_ARG else 0
+            offset = 2 * after(op, unit)
         offsets = list(self.instructions)
         self.following = dict(zip(offsets, offsets[1:]))
         self.handlers = dis._parse_exception_table(code) if code.co_exceptiontable else []  # type: ignore[attr-defined]  # there since 3.11, not in typeshed
